@@ -1,0 +1,10 @@
+"""fastnn: compiled training of fully connected neural networks.
+
+Importing fastnn compiles nothing; kernels compile (or load from Numba's cache) at first use.
+"""
+from . import activations, initializers, losses
+from .layers import Dense
+from .network import DivergenceWarning, Network, load
+
+__all__ = ["Dense", "DivergenceWarning", "Network", "activations", "initializers", "load", "losses"]
+__version__ = "0.1.0"

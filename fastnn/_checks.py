@@ -1,0 +1,81 @@
+"""Validation at the boundary: every public entry point checks here, kernels trust their input.
+
+Each error names the argument, what was received and how to fix it.
+"""
+import numbers
+
+import numpy as np
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def dtype(value):
+    """The numpy float type for 'float32' / 'float64' (or those numpy types)."""
+    try:
+        name = np.dtype(value).name
+    except TypeError:
+        name = None
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {value!r}")
+    return DTYPES[name]
+
+
+def features(X, name, dtype, n_features=None):
+    """X as a finite, C-contiguous 2-D array of ``dtype`` (copied only when needed)."""
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} has dtype {X.dtype}; pass numbers (float32 or float64), e.g. {name}.astype(np.float32)"
+        )
+    if X.ndim != 2:
+        hint = f"{name}.reshape(-1, 1) for a single feature" if X.ndim == 1 else f"{name}.reshape(len({name}), -1)"
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}; use {hint}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); pass at least one example with one feature")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features but the network takes {n_features}")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    finite(X, name)
+    return X
+
+
+def finite(a, name):
+    """Reject NaN and inf, naming where the first one is."""
+    if a.dtype.kind == "f":
+        bad = ~np.isfinite(a)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} contains {int(bad.sum())} NaN or inf value(s), the first at index {where}; "
+                "remove or impute them"
+            )
+
+
+def same_length(X, y, xname="X", yname="y"):
+    if len(X) != len(y):
+        raise ValueError(f"{xname} and {yname} have different lengths ({len(X)} and {len(y)}); pass one target per example")
+
+
+def number(name, value, low=None, high=None, low_open=False, high_open=False, integer=False):
+    """A real (or integer) number within the stated bounds, else a clear error."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an integer" if integer else "a number"
+        raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    lo_bad = low is not None and (value <= low if low_open else value < low)
+    hi_bad = high is not None and (value >= high if high_open else value > high)
+    if lo_bad or hi_bad:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low}"
+        hi = "" if high is None else f"{high}" + (")" if high_open else "]")
+        lo = lo or "(-inf"
+        hi = hi or "inf)"
+        raise ValueError(f"{name} must be in {lo}, {hi}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def choice(name, value, options):
+    if value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+    return value

@@ -1,0 +1,91 @@
+"""Targets: class labels <-> indicator matrices, regression targets <-> 2-D arrays."""
+import numpy as np
+
+from . import _checks, losses
+
+
+class Targets:
+    """How a network reads and writes its targets; fixed at the first fit.
+
+    classes : array of the class labels (sorted), or None for regression.
+    n_targets : regression targets per example, and whether y was 1-D (``flat``).
+    values : (negative, positive) indicator values for classification.
+    """
+
+    def __init__(self, classes=None, n_targets=None, flat=False, values=(0.0, 1.0)):
+        self.classes, self.n_targets, self.flat, self.values = classes, n_targets, flat, values
+
+    @classmethod
+    def infer(cls, y, loss, output_activation, n_outputs):
+        """Targets for the first fit; checks that the output layer can represent them."""
+        y = np.asarray(y)
+        if losses.is_classification(loss, y):
+            labels = _labels(y)
+            classes = np.unique(labels)
+            k = len(classes)
+            if k < 2:
+                raise ValueError(f"y holds a single class ({classes[0]!r}); classification needs at least two")
+            if n_outputs != k and not (n_outputs == 1 and k == 2):
+                raise ValueError(
+                    f"y has {k} classes but the output layer has {n_outputs} units; "
+                    f"use Dense({k}, ...) as the last layer" + (" (or Dense(1, ...) for two classes)" if k == 2 else "")
+                )
+            return cls(classes=classes, values=losses.target_values(loss, output_activation))
+        y2 = _regression(y)
+        if y2.shape[1] != n_outputs:
+            raise ValueError(f"y has {y2.shape[1]} target(s) per example but the output layer has {n_outputs} units")
+        return cls(n_targets=y2.shape[1], flat=y.ndim == 1)
+
+    @property
+    def classification(self):
+        return self.classes is not None
+
+    def encode(self, y, n_outputs, dtype, name="y"):
+        """The (n, n_outputs) target matrix T for y, checked against what the network knows."""
+        y = np.asarray(y)
+        if not self.classification:
+            T = _regression(y, name)
+            if T.shape[1] != self.n_targets:
+                raise ValueError(f"{name} has {T.shape[1]} target(s) per example; the network was fitted with {self.n_targets}")
+            return np.ascontiguousarray(T, dtype=dtype)
+        labels = _labels(y, name)
+        if labels.dtype.kind != self.classes.dtype.kind and not (labels.dtype.kind in "iub" and self.classes.dtype.kind in "iub"):
+            raise ValueError(f"{name} holds labels of dtype {labels.dtype}; the network was fitted on labels {self.classes.tolist()}")
+        index = np.searchsorted(self.classes, labels)
+        index = np.minimum(index, len(self.classes) - 1)
+        unknown = self.classes[index] != labels
+        if unknown.any():
+            raise ValueError(
+                f"{name} holds label(s) {np.unique(labels[unknown])[:5].tolist()} that the network does not know; "
+                f"its classes are {self.classes.tolist()}"
+            )
+        return losses.encode_classes(index, len(self.classes), n_outputs, self.values, dtype)
+
+    def decode(self, outputs):
+        """Predictions from network outputs: class labels or regression values."""
+        if self.classification:
+            return self.classes[losses.decode_classes(outputs, self.values)]
+        return outputs[:, 0].copy() if self.flat else outputs
+
+    def get_config(self):
+        return {"n_targets": self.n_targets, "flat": self.flat, "values": list(self.values)}
+
+
+def _labels(y, name="y"):
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one class label per example) for classification, got shape {y.shape}")
+    if y.dtype.kind not in "biuUfS":
+        raise TypeError(f"{name} has dtype {y.dtype}; class labels must be all integers or all strings")
+    if y.dtype.kind == "f":
+        _checks.finite(y, name)
+    return y
+
+
+def _regression(y, name="y"):
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {y.dtype}; regression targets must be numbers, e.g. {name}.astype(np.float32)")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"{name} must have shape (n,) or (n, k), got {y.shape}")
+    y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+    _checks.finite(y2.astype(np.float64, copy=False), name)
+    return y2

@@ -1,0 +1,152 @@
+"""Scalar activation formulas and their per-layer loops.
+
+Each formula lives once, in ``act_forward`` / ``act_grad``, as plain scalar code that
+Numba can also compile for the GPU. PReLU and RReLU are leaky ReLUs whose slope the
+caller supplies per unit (PReLU: a learned parameter) or per unit and example
+(RReLU while training: a counter-based random draw, see ``uniform_hash``).
+"""
+import numpy as np
+from numba import njit
+
+# Int codes; fastnn.activations maps names to these. Never renumber: saved models store names,
+# but cached kernels and the CUDA twins compare against these values.
+LINEAR = 0
+LOGISTIC = 1
+TANH = 2
+LECUN_TANH = 3
+TANH_LINEAR = 4
+RELU = 5
+LEAKY_RELU = 6
+RRELU = 7
+PRELU = 8
+ELU = 9
+SELU = 10
+SOFTMAX = 11
+
+LECUN_A = 1.7159  # LeCun et al. 1998, "Efficient BackProp", section 4.4: f(x) = 1.7159 tanh(2x/3)
+LECUN_S = 2.0 / 3.0
+SELU_LAMBDA = 1.0507009873554805  # Klambauer et al. 2017, eq. 2
+SELU_ALPHA = 1.6732632423543772
+
+
+@njit(cache=True)
+def act_forward(code, z, p1):
+    """f(z) for activation ``code``; p1 is the leaky slope, tanh_linear's a or ELU's alpha."""
+    if code == LOGISTIC:
+        # exp(-z) overflows to inf for very negative z, giving 1/(1+inf) = 0: no NaN.
+        return 1.0 / (1.0 + np.exp(-z))
+    if code == TANH:
+        return np.tanh(z)
+    if code == LECUN_TANH:
+        return LECUN_A * np.tanh(LECUN_S * z)
+    if code == TANH_LINEAR:
+        return np.tanh(z) + p1 * z
+    if code == RELU:
+        return z if z > 0.0 else 0.0 * z
+    if code == LEAKY_RELU or code == RRELU or code == PRELU:
+        return z if z > 0.0 else p1 * z
+    if code == ELU:
+        return z if z > 0.0 else p1 * (np.exp(z) - 1.0)
+    if code == SELU:
+        return SELU_LAMBDA * z if z > 0.0 else SELU_LAMBDA * SELU_ALPHA * (np.exp(z) - 1.0)
+    return z
+
+
+@njit(cache=True)
+def act_grad(code, z, y, p1):
+    """f'(z) given the net input z and the output y = f(z) (reused where it is cheaper)."""
+    if code == LOGISTIC:
+        return y * (1.0 - y)
+    if code == TANH:
+        return 1.0 - y * y
+    if code == LECUN_TANH:
+        t = y / LECUN_A
+        return LECUN_A * LECUN_S * (1.0 - t * t)
+    if code == TANH_LINEAR:
+        t = np.tanh(z)
+        return 1.0 - t * t + p1
+    if code == RELU:
+        return 1.0 if z > 0.0 else 0.0
+    if code == LEAKY_RELU or code == RRELU or code == PRELU:
+        return 1.0 if z > 0.0 else p1
+    if code == ELU:
+        return 1.0 if z > 0.0 else y + p1
+    if code == SELU:
+        return SELU_LAMBDA if z > 0.0 else y + SELU_LAMBDA * SELU_ALPHA
+    return 1.0
+
+
+@njit(cache=True)
+def uniform_hash(key, layer, row, unit):
+    """A uniform number in [0, 1) that depends only on its four integer arguments.
+
+    Counter-based (SplitMix64 finaliser, Steele et al. 2014), so the forward and backward pass
+    draw the same RReLU slope without storing it, and a GPU thread can draw it too.
+    """
+    x = np.uint64(key)
+    x ^= np.uint64(layer) * np.uint64(0x9E3779B97F4A7C15)
+    x ^= np.uint64(row) * np.uint64(0xBF58476D1CE4E5B9)
+    x += np.uint64(unit) * np.uint64(0x94D049BB133111EB)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x = x ^ (x >> np.uint64(31))
+    return np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def unit_slope(code, p1, p2, alpha, j, train, key, layer, row):
+    """The per-unit parameter handed to act_forward / act_grad for unit j of one example."""
+    if code == PRELU:
+        return alpha[j]
+    if code == RRELU:
+        if train:
+            return p1 + (p2 - p1) * uniform_hash(key, layer, row, j)
+        return 0.5 * (p1 + p2)  # inference uses the mean slope (Xu et al. 2015)
+    return p1
+
+
+@njit(cache=True)
+def activate(Z, A, code, p1, p2, alpha, train, key, layer, rows):
+    """A = f(Z) row by row (softmax over each row); rows[b] is example b's index (RReLU draws)."""
+    B, m = Z.shape
+    if code == SOFTMAX:
+        for b in range(B):
+            zmax = Z[b, 0]
+            for j in range(1, m):
+                zmax = max(zmax, Z[b, j])
+            s = 0.0
+            for j in range(m):
+                # Shifting by the row maximum keeps exp() from overflowing.
+                e = np.exp(Z[b, j] - zmax)
+                A[b, j] = e
+                s += e
+            for j in range(m):
+                A[b, j] /= s
+        return
+    per_unit = code == PRELU or code == RRELU
+    for b in range(B):
+        for j in range(m):
+            p = unit_slope(code, p1, p2, alpha, j, train, key, layer, rows[b]) if per_unit else p1
+            A[b, j] = act_forward(code, Z[b, j], p)
+
+
+@njit(cache=True)
+def activation_backward(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, train, key, layer, rows):
+    """dZ *= f'(Z) in place (dZ holds dL/dA on entry); PReLU: dalpha += scale * dL/dalpha."""
+    B, m = Z.shape
+    if code == PRELU:
+        # Column by column, so that dalpha may alias alpha (fused SGD updates theta in place):
+        # dZ uses the old slope before the slope moves.
+        for j in range(m):
+            g = 0.0
+            for b in range(B):
+                if Z[b, j] <= 0.0:
+                    g += dZ[b, j] * Z[b, j]
+                    dZ[b, j] *= alpha[j]
+            dalpha[j] += scale * g
+        return
+    per_unit = code == RRELU
+    for b in range(B):
+        for j in range(m):
+            p = unit_slope(code, p1, p2, alpha, j, train, key, layer, rows[b]) if per_unit else p1
+            dZ[b, j] *= act_grad(code, Z[b, j], A[b, j], p)

@@ -1,0 +1,13 @@
+"""Column indices of the int64 ``layout`` table (one row per Dense layer).
+
+The table is built by :func:`fastnn.layers.build_layout` and read by every kernel.
+"""
+
+FAN_IN = 0  # inputs of the layer
+FAN_OUT = 1  # units of the layer
+W_OFF = 2  # offset of W (fan_in x fan_out, row-major) in theta
+B_OFF = 3  # offset of b (fan_out,) in theta
+ALPHA_OFF = 4  # offset of the PReLU slopes (fan_out,) in theta, -1 for other activations
+ACT = 5  # activation code (fastnn.activations)
+UNIT_OFF = 6  # offset of this layer's units in the per-example activation buffer
+N_COLS = 7

@@ -1,0 +1,57 @@
+"""Output-layer losses: the loss of a chunk and dL/dZ of the output layer.
+
+dZ is the derivative of the *summed* loss; callers scale by 1/batch.
+"""
+import numpy as np
+from numba import njit
+
+from .activations import LOGISTIC, SOFTMAX
+
+MSE = 0  # E = 1/2 sum_k (y_k - t_k)^2 per example (LeCun et al. 1998)
+CROSS_ENTROPY = 1  # softmax: -sum_k t_k log y_k; logistic: -sum_k t log y + (1 - t) log(1 - y)
+
+
+@njit(cache=True)
+def _softplus(z):
+    # log(1 + exp(z)) without overflow for large z and without losing log1p accuracy for small.
+    if z > 0.0:
+        return z + np.log1p(np.exp(-z))
+    return np.log1p(np.exp(z))
+
+
+@njit(cache=True)
+def output_delta(Z, A, T, rows, loss_code, act_code, dZ):
+    """Sum of the loss over a chunk (targets T[rows]); overwrites dZ.
+
+    dZ becomes dL/dZ (cross-entropy) or dL/dA (MSE).
+
+    Cross-entropy is only paired with its canonical output (softmax, logistic), where
+    dL/dZ = A - T; MSE may follow any output activation, so the caller applies f'(Z).
+    """
+    B, m = Z.shape
+    total = 0.0
+    if loss_code == CROSS_ENTROPY and act_code == SOFTMAX:
+        for r in range(B):
+            zmax = Z[r, 0]
+            for j in range(1, m):
+                zmax = max(zmax, Z[r, j])
+            s = 0.0
+            for j in range(m):
+                s += np.exp(Z[r, j] - zmax)
+            lse = zmax + np.log(s)  # log-sum-exp: the loss from Z, not log(A), so A = 0 is no -inf
+            for j in range(m):
+                total += T[rows[r], j] * (lse - Z[r, j])
+                dZ[r, j] = A[r, j] - T[rows[r], j]
+        return total
+    if loss_code == CROSS_ENTROPY and act_code == LOGISTIC:
+        for r in range(B):
+            for j in range(m):
+                total += _softplus(Z[r, j]) - T[rows[r], j] * Z[r, j]
+                dZ[r, j] = A[r, j] - T[rows[r], j]
+        return total
+    for r in range(B):
+        for j in range(m):
+            e = A[r, j] - T[rows[r], j]
+            total += 0.5 * e * e
+            dZ[r, j] = e  # dL/dA: the caller multiplies by f'(Z) (activation_backward)
+    return total

@@ -1,0 +1,198 @@
+"""Epoch-level kernels: a whole epoch of training, prediction and the full-batch gradient.
+
+A batch is processed in chunks of at most ``chunk`` examples (bounded scratch memory even in
+full-batch mode); the gradient of the chunks is summed into ``out`` before the update. In
+"fused" mode (plain SGD, one chunk per batch) ``out`` is theta itself and the scale is
+-lr / batch, so backpropagation applies the update as it goes.
+"""
+import numpy as np
+from numba import njit
+
+from .activations import activate, activation_backward
+from .dense import add_param_grads, affine_forward, backprop_input
+from .layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, UNIT_OFF, W_OFF
+from .losses import MSE, output_delta
+
+
+@njit(cache=True)
+def layer_params(theta, layout, l):
+    """Views of layer l's W (fan_in, fan_out), b and PReLU slopes (empty if none) in theta."""
+    fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
+    w0, b0, a0 = layout[l, W_OFF], layout[l, B_OFF], layout[l, ALPHA_OFF]
+    W = theta[w0 : w0 + fan_in * fan_out].reshape(fan_in, fan_out)
+    b = theta[b0 : b0 + fan_out]
+    alpha = theta[a0 : a0 + fan_out] if a0 >= 0 else theta[0:0]
+    return W, b, alpha
+
+
+@njit(cache=True)
+def _units(buf, layout, l, c, chunk):
+    """Layer l's (c, fan_out) block of a per-unit scratch buffer laid out for ``chunk`` rows."""
+    off = chunk * layout[l, UNIT_OFF]
+    m = layout[l, FAN_OUT]
+    return buf[off : off + c * m].reshape(c, m)
+
+
+@njit(cache=True)
+def _workspace(theta, layout, n_in, chunk, use_blas):
+    """Scratch for one chunk: inputs, net inputs Z, outputs A, deltas dZ, BLAS dW."""
+    L = layout.shape[0]
+    units = layout[L - 1, UNIT_OFF] + layout[L - 1, FAN_OUT]
+    tmp_size = 0
+    for l in range(L):
+        if use_blas[l]:
+            tmp_size = max(tmp_size, layout[l, FAN_IN] * layout[l, FAN_OUT])
+    X0 = np.empty(chunk * n_in, theta.dtype)
+    Zb = np.empty(chunk * units, theta.dtype)
+    Ab = np.empty(chunk * units, theta.dtype)
+    dZb = np.empty(chunk * units, theta.dtype)
+    tmp = np.empty(tmp_size, theta.dtype)
+    return X0, Zb, Ab, dZb, tmp
+
+
+@njit(cache=True)
+def forward_chunk(theta, layout, act_params, use_blas, X, rows, train, key, X0, Zb, Ab, chunk):
+    """Forward pass of examples X[rows] into Zb / Ab; returns (inputs, outputs) views."""
+    c = rows.size
+    n_in = X.shape[1]
+    A_in = X0[: c * n_in].reshape(c, n_in)
+    for r in range(c):
+        A_in[r, :] = X[rows[r]]  # gather: the data itself is never permuted
+    A = A_in
+    for l in range(layout.shape[0]):
+        W, b, alpha = layer_params(theta, layout, l)
+        Z = _units(Zb, layout, l, c, chunk)
+        A_next = _units(Ab, layout, l, c, chunk)
+        affine_forward(A, W, b, Z, use_blas[l] != 0)
+        activate(Z, A_next, layout[l, ACT], act_params[l, 0], act_params[l, 1], alpha, train, key, l, rows)
+        A = A_next
+    return A_in, A
+
+
+@njit(cache=True)
+def _backward_chunk(theta, out, scale, layout, act_params, use_blas, train, key, rows, A_in, Zb, Ab, dZb, tmp, chunk):
+    """Backpropagate the output deltas in dZb; out += scale * gradient (W before it moves)."""
+    c = rows.size
+    for l in range(layout.shape[0] - 1, -1, -1):
+        W, _, _ = layer_params(theta, layout, l)
+        dW, db, _ = layer_params(out, layout, l)
+        dZ = _units(dZb, layout, l, c, chunk)
+        if l > 0:
+            dA = _units(dZb, layout, l - 1, c, chunk)
+            backprop_input(dZ, W, dA, use_blas[l] != 0)
+            _, _, alpha = layer_params(theta, layout, l - 1)
+            _, _, dalpha = layer_params(out, layout, l - 1)
+            code = layout[l - 1, ACT]
+            Zp, Ap = _units(Zb, layout, l - 1, c, chunk), _units(Ab, layout, l - 1, c, chunk)
+            p1, p2 = act_params[l - 1, 0], act_params[l - 1, 1]
+            activation_backward(dA, Zp, Ap, code, p1, p2, alpha, dalpha, scale, train, key, l - 1, rows)
+            A_prev = Ap
+        else:
+            A_prev = A_in
+        add_param_grads(A_prev, dZ, dW, db, scale, use_blas[l] != 0, tmp)
+
+
+@njit(cache=True)
+def batch_pass(theta, out, scale, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, chunk):
+    """out += scale * gradient of the summed loss over X[rows]; returns the summed loss."""
+    X0, Zb, Ab, dZb, tmp = ws
+    L = layout.shape[0]
+    total = 0.0
+    for c0 in range(0, rows.size, chunk):
+        r = rows[c0 : c0 + chunk]
+        A_in, A = forward_chunk(theta, layout, act_params, use_blas, X, r, train, key, X0, Zb, Ab, chunk)
+        Z = _units(Zb, layout, L - 1, r.size, chunk)
+        dZ = _units(dZb, layout, L - 1, r.size, chunk)
+        code = layout[L - 1, ACT]
+        total += output_delta(Z, A, T, r, loss_code, code, dZ)
+        if loss_code == MSE:
+            _, _, alpha = layer_params(theta, layout, L - 1)
+            _, _, dalpha = layer_params(out, layout, L - 1)
+            p1, p2 = act_params[L - 1, 0], act_params[L - 1, 1]
+            activation_backward(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, train, key, L - 1, r)
+        _backward_chunk(theta, out, scale, layout, act_params, use_blas, train, key, r, A_in, Zb, Ab, dZb, tmp, chunk)
+    return total
+
+
+@njit(cache=True)
+def sgd_update(theta, grad, velocity, layout, lr, momentum, nesterov, weight_decay):
+    """SGD step with L2 decay on the weights W (not b, not slopes) and (Nesterov) momentum.
+
+    v <- mu v - lr g;  theta <- theta + v, or theta + mu v - lr g with Nesterov
+    (Sutskever et al. 2013, the form that needs no look-ahead evaluation).
+    """
+    if weight_decay != 0.0:
+        for l in range(layout.shape[0]):
+            w0 = layout[l, W_OFF]
+            for i in range(w0, w0 + layout[l, FAN_IN] * layout[l, FAN_OUT]):
+                grad[i] += weight_decay * theta[i]
+    eta = theta.dtype.type(lr)
+    mu = theta.dtype.type(momentum)
+    if momentum == 0.0:
+        for i in range(theta.size):
+            theta[i] -= eta * grad[i]
+        return
+    for i in range(theta.size):
+        v = mu * velocity[i] - eta * grad[i]
+        velocity[i] = v
+        theta[i] += mu * v - eta * grad[i] if nesterov else v
+
+
+@njit(cache=True)
+def train_epoch(theta, grad, velocity, layout, act_params, use_blas, X, T, order, batch_size, chunk,
+                lr, momentum, nesterov, weight_decay, loss_code, fused, key):
+    """One epoch over X[order] in batches of ``batch_size``; lr[step] is the rate of each step.
+
+    Returns (summed loss of the examples seen, number of steps). Stops early, with a
+    non-finite loss, as soon as the loss overflows: the caller restores the weights.
+    """
+    ws = _workspace(theta, layout, X.shape[1], chunk, use_blas)
+    total = 0.0
+    step = 0
+    for start in range(0, order.size, batch_size):
+        rows = order[start : start + batch_size]
+        if fused:
+            scale = -lr[step] / rows.size
+            total += batch_pass(theta, theta, scale, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws, chunk)
+        else:
+            grad[:] = 0.0
+            total += batch_pass(theta, grad, 1.0 / rows.size, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws, chunk)
+            sgd_update(theta, grad, velocity, layout, lr[step], momentum, nesterov, weight_decay)
+        step += 1
+        if not np.isfinite(total):
+            break
+    return total, step
+
+
+@njit(cache=True)
+def loss_and_grad(theta, grad, layout, act_params, use_blas, X, T, loss_code, train, key, chunk):
+    """Mean loss over X and its gradient, written into grad (no update)."""
+    ws = _workspace(theta, layout, X.shape[1], chunk, use_blas)
+    rows = np.arange(X.shape[0])
+    grad[:] = 0.0
+    n = X.shape[0]
+    total = batch_pass(theta, grad, 1.0 / n, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, chunk)
+    return total / n
+
+
+@njit(cache=True)
+def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, out):
+    """Inference outputs of every row of X into out (n, n_outputs).
+
+    Returns the summed loss against T, or 0.0 when T has no rows (prediction only).
+    """
+    ws = _workspace(theta, layout, X.shape[1], chunk, use_blas)
+    X0, Zb, Ab, dZb = ws[0], ws[1], ws[2], ws[3]
+    L = layout.shape[0]
+    n = X.shape[0]
+    rows = np.arange(n)
+    total = 0.0
+    for c0 in range(0, n, chunk):
+        r = rows[c0 : c0 + chunk]
+        _, A = forward_chunk(theta, layout, act_params, use_blas, X, r, False, np.uint64(0), X0, Zb, Ab, chunk)
+        out[c0 : c0 + r.size] = A
+        if T.shape[0] > 0:
+            Z = _units(Zb, layout, L - 1, r.size, chunk)
+            dZ = _units(dZb, layout, L - 1, r.size, chunk)
+            total += output_delta(Z, A, T, r, loss_code, layout[L - 1, ACT], dZ)
+    return total

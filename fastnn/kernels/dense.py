@@ -1,8 +1,9 @@
 """The affine part of a Dense layer: Z = A W + b and its gradients, for a chunk of examples.
 
 Two implementations of each product, chosen per layer by the caller:
-- row loops that skip zero inputs: for one example (online learning) and for sparse inputs
-  such as MNIST (about 80% zeros) they do only the work the non-zeros need;
+- row loops over the non-zero inputs only: for one example (online learning) and for sparse
+  inputs such as MNIST (about 80% zeros, or ReLU outputs) they do only the work the non-zeros
+  need;
 - BLAS (``np.dot`` with an output array, no allocation) for dense mini-batches.
 """
 import numpy as np
@@ -11,10 +12,24 @@ from numba import njit
 _FAST = {"contract", "reassoc", "nsz"}  # lets LLVM vectorise the dot products; never assumes "no NaN"
 
 
+@njit(cache=True)
+def nonzeros(x, nz):
+    """Write the indices of the non-zeros of x to nz[:m]; return m.
+
+    Branch-free: on inputs like MNIST a data-dependent branch per input mispredicts so often
+    that listing the non-zeros first makes the row loops about twice as fast.
+    """
+    m = 0
+    for k in range(x.size):
+        nz[m] = k
+        m += x[k] != 0.0
+    return m
+
+
 @njit(cache=True, fastmath=_FAST)
-def affine_forward(A, W, b, Z, use_blas):
-    """Z = A @ W + b (overwrites Z)."""
-    B, fan_in = A.shape
+def affine_forward(A, W, b, Z, use_blas, nz):
+    """Z = A @ W + b (overwrites Z); nz is int64 scratch of length fan_in."""
+    B = A.shape[0]
     fan_out = W.shape[1]
     if use_blas:
         np.dot(A, W, Z)
@@ -23,14 +38,24 @@ def affine_forward(A, W, b, Z, use_blas):
                 Z[r, j] += b[j]
         return
     for r in range(B):
+        x = A[r]
         z = Z[r]
         z[:] = b
-        for k in range(fan_in):
-            a = A[r, k]
-            if a != 0.0:
-                w = W[k]
-                for j in range(fan_out):
-                    z[j] += a * w[j]
+        m = nonzeros(x, nz)
+        q = 0
+        # Four input rows per sweep: z is loaded and stored a quarter as often.
+        while q + 4 <= m:
+            k0, k1, k2, k3 = nz[q], nz[q + 1], nz[q + 2], nz[q + 3]
+            a0, a1, a2, a3 = x[k0], x[k1], x[k2], x[k3]
+            w0, w1, w2, w3 = W[k0], W[k1], W[k2], W[k3]
+            for j in range(fan_out):
+                z[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
+            q += 4
+        for q in range(q, m):
+            a = x[nz[q]]
+            w = W[nz[q]]
+            for j in range(fan_out):
+                z[j] += a * w[j]
 
 
 @njit(cache=True, fastmath=_FAST)
@@ -52,15 +77,16 @@ def backprop_input(dZ, W, dA, use_blas):
 
 
 @njit(cache=True, fastmath=_FAST)
-def add_param_grads(A, dZ, dW, db, scale, use_blas, tmp):
+def add_param_grads(A, dZ, dW, db, scale, use_blas, tmp, nz):
     """dW += scale * A.T @ dZ and db += scale * column sums of dZ.
 
     With dW, db views into theta and scale = -lr / batch this *is* the SGD step, so online
-    learning never writes a gradient buffer. ``tmp`` (fan_in * fan_out) serves the BLAS path.
+    learning never writes a gradient buffer. ``tmp`` (fan_in * fan_out) serves the BLAS path,
+    ``nz`` (fan_in, int64) the row loops.
     """
     B, fan_in = A.shape
     fan_out = dZ.shape[1]
-    s = dW.dtype.type(scale)
+    s = dW.dtype.type(scale)  # stay in the array's precision: float32 SIMD is twice as wide
     for r in range(B):
         for j in range(fan_out):
             db[j] += s * dZ[r, j]
@@ -72,11 +98,12 @@ def add_param_grads(A, dZ, dW, db, scale, use_blas, tmp):
                 dW[k, j] += s * t[k, j]
         return
     for r in range(B):
+        x = A[r]
         d = dZ[r]
-        for k in range(fan_in):
-            a = A[r, k]
-            if a != 0.0:
-                s = dW.dtype.type(scale * a)  # stay in the array's precision: float32 SIMD is 2x wider
-                w = dW[k]
-                for j in range(fan_out):
-                    w[j] += s * d[j]
+        m = nonzeros(x, nz)
+        for q in range(m):
+            k = nz[q]
+            sa = s * x[k]
+            w = dW[k]
+            for j in range(fan_out):
+                w[j] += sa * d[j]

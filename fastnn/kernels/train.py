@@ -39,7 +39,9 @@ def _workspace(theta, layout, n_in, chunk, use_blas):
     L = layout.shape[0]
     units = layout[L - 1, UNIT_OFF] + layout[L - 1, FAN_OUT]
     tmp_size = 0
+    max_fan_in = 0
     for l in range(L):
+        max_fan_in = max(max_fan_in, layout[l, FAN_IN])
         if use_blas[l]:
             tmp_size = max(tmp_size, layout[l, FAN_IN] * layout[l, FAN_OUT])
     X0 = np.empty(chunk * n_in, theta.dtype)
@@ -47,11 +49,12 @@ def _workspace(theta, layout, n_in, chunk, use_blas):
     Ab = np.empty(chunk * units, theta.dtype)
     dZb = np.empty(chunk * units, theta.dtype)
     tmp = np.empty(tmp_size, theta.dtype)
-    return X0, Zb, Ab, dZb, tmp
+    nz = np.empty(max_fan_in, np.int64)
+    return X0, Zb, Ab, dZb, tmp, nz
 
 
 @njit(cache=True)
-def forward_chunk(theta, layout, act_params, use_blas, X, rows, train, key, X0, Zb, Ab, chunk):
+def forward_chunk(theta, layout, act_params, use_blas, X, rows, train, key, X0, Zb, Ab, nz, chunk):
     """Forward pass of examples X[rows] into Zb / Ab; returns (inputs, outputs) views."""
     c = rows.size
     n_in = X.shape[1]
@@ -63,14 +66,14 @@ def forward_chunk(theta, layout, act_params, use_blas, X, rows, train, key, X0, 
         W, b, alpha = layer_params(theta, layout, l)
         Z = _units(Zb, layout, l, c, chunk)
         A_next = _units(Ab, layout, l, c, chunk)
-        affine_forward(A, W, b, Z, use_blas[l] != 0)
+        affine_forward(A, W, b, Z, use_blas[l] != 0, nz)
         activate(Z, A_next, layout[l, ACT], act_params[l, 0], act_params[l, 1], alpha, train, key, l, rows)
         A = A_next
     return A_in, A
 
 
 @njit(cache=True)
-def _backward_chunk(theta, out, scale, layout, act_params, use_blas, train, key, rows, A_in, Zb, Ab, dZb, tmp, chunk):
+def _backward_chunk(theta, out, scale, layout, act_params, use_blas, train, key, rows, A_in, Zb, Ab, dZb, tmp, nz, chunk):
     """Backpropagate the output deltas in dZb; out += scale * gradient (W before it moves)."""
     c = rows.size
     for l in range(layout.shape[0] - 1, -1, -1):
@@ -89,18 +92,18 @@ def _backward_chunk(theta, out, scale, layout, act_params, use_blas, train, key,
             A_prev = Ap
         else:
             A_prev = A_in
-        add_param_grads(A_prev, dZ, dW, db, scale, use_blas[l] != 0, tmp)
+        add_param_grads(A_prev, dZ, dW, db, scale, use_blas[l] != 0, tmp, nz)
 
 
 @njit(cache=True)
 def batch_pass(theta, out, scale, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, chunk):
     """out += scale * gradient of the summed loss over X[rows]; returns the summed loss."""
-    X0, Zb, Ab, dZb, tmp = ws
+    X0, Zb, Ab, dZb, tmp, nz = ws
     L = layout.shape[0]
     total = 0.0
     for c0 in range(0, rows.size, chunk):
         r = rows[c0 : c0 + chunk]
-        A_in, A = forward_chunk(theta, layout, act_params, use_blas, X, r, train, key, X0, Zb, Ab, chunk)
+        A_in, A = forward_chunk(theta, layout, act_params, use_blas, X, r, train, key, X0, Zb, Ab, nz, chunk)
         Z = _units(Zb, layout, L - 1, r.size, chunk)
         dZ = _units(dZb, layout, L - 1, r.size, chunk)
         code = layout[L - 1, ACT]
@@ -110,7 +113,7 @@ def batch_pass(theta, out, scale, layout, act_params, use_blas, X, T, rows, loss
             _, _, dalpha = layer_params(out, layout, L - 1)
             p1, p2 = act_params[L - 1, 0], act_params[L - 1, 1]
             activation_backward(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, train, key, L - 1, r)
-        _backward_chunk(theta, out, scale, layout, act_params, use_blas, train, key, r, A_in, Zb, Ab, dZb, tmp, chunk)
+        _backward_chunk(theta, out, scale, layout, act_params, use_blas, train, key, r, A_in, Zb, Ab, dZb, tmp, nz, chunk)
     return total
 
 
@@ -182,14 +185,14 @@ def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, out):
     Returns the summed loss against T, or 0.0 when T has no rows (prediction only).
     """
     ws = _workspace(theta, layout, X.shape[1], chunk, use_blas)
-    X0, Zb, Ab, dZb = ws[0], ws[1], ws[2], ws[3]
+    X0, Zb, Ab, dZb, _, nz = ws
     L = layout.shape[0]
     n = X.shape[0]
     rows = np.arange(n)
     total = 0.0
     for c0 in range(0, n, chunk):
         r = rows[c0 : c0 + chunk]
-        _, A = forward_chunk(theta, layout, act_params, use_blas, X, r, False, np.uint64(0), X0, Zb, Ab, chunk)
+        _, A = forward_chunk(theta, layout, act_params, use_blas, X, r, False, np.uint64(0), X0, Zb, Ab, nz, chunk)
         out[c0 : c0 + r.size] = A
         if T.shape[0] > 0:
             Z = _units(Zb, layout, L - 1, r.size, chunk)

@@ -33,7 +33,7 @@ def features(X, name, dtype, n_features=None):
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {X.shape}); pass at least one example with one feature")
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name} has {X.shape[1]} features but the network takes {n_features}")
+        raise ValueError(f"{name} has {X.shape[1]} features but the network takes {n_features}; pass the same columns as at fit")
     X = np.ascontiguousarray(X, dtype=dtype)
     finite(X, name)
     return X

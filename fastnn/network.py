@@ -81,7 +81,7 @@ class Network:
         return self.layers[-1].units
 
     # ----------------------------------------------------------------- training
-    def fit(self, X, y, mode="minibatch", epochs=1, lr=0.01, batch_size=32, momentum=0.0, nesterov=False,
+    def fit(self, X, y, mode="minibatch", epochs=1, lr=0.01, batch_size=None, momentum=0.0, nesterov=False,
             weight_decay=0.0, validation_data=None, shuffle=True, verbose=False):
         """Train on (X, y), continuing from the current weights.
 
@@ -96,8 +96,8 @@ class Network:
         epochs : int, default 1
         lr : float, default 0.01
             Learning rate: each update moves the weights by -lr times the mean gradient.
-        batch_size : int, default 32
-            Examples per update in "minibatch" mode (1 <= batch_size <= n).
+        batch_size : int, optional
+            Examples per update in "minibatch" mode (1 <= batch_size <= n); default min(32, n).
         momentum : float in [0, 1), default 0
         nesterov : bool, default False
             Nesterov's accelerated gradient (needs momentum > 0 to differ).
@@ -122,6 +122,8 @@ class Network:
         targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
         T = targets.encode(y, self._n_outputs(), self.dtype)
         val = self._check_validation(validation_data, targets, X.shape[1])
+        if opts["batch_size"] is None:
+            opts["batch_size"] = min(32, X.shape[0])
         if opts["mode"] == "minibatch" and opts["batch_size"] > X.shape[0]:
             raise ValueError(f"batch_size={batch_size} is larger than the {X.shape[0]} examples; use batch_size <= {X.shape[0]} or mode='batch'")
         # Everything is checked: from here on the call changes the network.
@@ -137,7 +139,7 @@ class Network:
             "mode": mode,
             "epochs": _checks.number("epochs", epochs, low=1, integer=True),
             "lr": _checks.number("lr", lr, low=0.0, low_open=True),
-            "batch_size": _checks.number("batch_size", batch_size, low=1, integer=True),
+            "batch_size": None if batch_size is None else _checks.number("batch_size", batch_size, low=1, integer=True),
             "momentum": _checks.number("momentum", momentum, low=0.0, high=1.0, high_open=True),
             "weight_decay": _checks.number("weight_decay", weight_decay, low=0.0),
         }

@@ -1,0 +1,88 @@
+"""Slow, obviously correct NumPy versions of the forward and backward pass (test oracles).
+
+Written independently of fastnn.kernels: formulas from the papers, plain matrix products.
+"""
+import numpy as np
+
+SELU_L, SELU_A = 1.0507009873554805, 1.6732632423543772
+
+
+def act(name, z, p, alpha=None):
+    """(f(z), f'(z)) for a hidden or output activation; p: the activation's config dict."""
+    if name == "linear":
+        return z, np.ones_like(z)
+    if name == "logistic":
+        y = 1 / (1 + np.exp(-z))
+        return y, y * (1 - y)
+    if name == "tanh":
+        return np.tanh(z), 1 - np.tanh(z) ** 2
+    if name == "lecun_tanh":
+        return 1.7159 * np.tanh(2 * z / 3), 1.7159 * 2 / 3 * (1 - np.tanh(2 * z / 3) ** 2)
+    if name == "tanh_linear":
+        return np.tanh(z) + p["a"] * z, 1 - np.tanh(z) ** 2 + p["a"]
+    if name == "relu":
+        return np.maximum(z, 0), (z > 0).astype(z.dtype)
+    if name in ("leaky_relu", "rrelu", "prelu"):
+        s = {"leaky_relu": lambda: p["alpha"], "rrelu": lambda: 0.5 * (p["lower"] + p["upper"]), "prelu": lambda: alpha}[name]()
+        s = np.broadcast_to(s, z.shape)
+        return np.where(z > 0, z, s * z), np.where(z > 0, 1.0, s)
+    if name == "elu":
+        return np.where(z > 0, z, p["alpha"] * np.expm1(z)), np.where(z > 0, 1.0, p["alpha"] * np.exp(z))
+    if name == "selu":
+        return SELU_L * np.where(z > 0, z, SELU_A * np.expm1(z)), SELU_L * np.where(z > 0, 1.0, SELU_A * np.exp(z))
+    if name == "softmax":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True), None
+    raise KeyError(name)
+
+
+def loss_and_grads(net, weights, X, T):
+    """Mean loss and gradients (list of dicts like get_weights) of ``net``'s architecture."""
+    acts = [(layer.activation.name, layer.activation.get_config()) for layer in net.layers]
+    A, cache = X, []
+    for (name, p), w in zip(acts, weights):
+        Z = A @ w["W"] + w["b"]
+        Y, dY = act(name, Z, p, w.get("alpha"))
+        cache.append((A, Z, dY))
+        A = Y
+    n = X.shape[0]
+    out = acts[-1][0]
+    grads = [{} for _ in weights]
+    if net.loss == "cross_entropy" and out == "softmax":
+        loss = -np.sum(T * np.log(A)) / n
+        delta = (A - T) / n
+    elif net.loss == "cross_entropy":
+        loss = -np.sum(T * np.log(A) + (1 - T) * np.log(1 - A)) / n
+        delta = (A - T) / n
+    else:
+        loss = 0.5 * np.sum((A - T) ** 2) / n
+        if "alpha" in weights[-1]:
+            grads[-1]["alpha"] = np.sum((A - T) / n * np.minimum(cache[-1][1], 0), axis=0)
+        delta = (A - T) / n * cache[-1][2]
+    for l in range(len(weights) - 1, -1, -1):
+        A_prev = cache[l][0]
+        grads[l]["W"] = A_prev.T @ delta
+        grads[l]["b"] = delta.sum(axis=0)
+        if l > 0:
+            dA = delta @ weights[l]["W"].T
+            Zp, dYp = cache[l - 1][1], cache[l - 1][2]
+            if "alpha" in weights[l - 1]:
+                grads[l - 1]["alpha"] = np.sum(dA * np.minimum(Zp, 0), axis=0)
+            delta = dA * dYp
+    return loss, grads
+
+
+def sgd_train(weights, grad_fn, X, T, orders, batch_size, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    """Reference mini-batch SGD: for each epoch's order, step on each batch's mean gradient."""
+    w = [{k: v.copy() for k, v in d.items()} for d in weights]
+    vel = [{k: np.zeros_like(v) for k, v in d.items()} for d in weights]
+    for order in orders:
+        for s in range(0, len(order), batch_size):
+            rows = order[s : s + batch_size]
+            _, g = grad_fn(w, X[rows], T[rows])
+            for wl, gl, vl in zip(w, g, vel):
+                for k in wl:
+                    gk = gl[k] + (weight_decay * wl[k] if k == "W" else 0.0)
+                    vl[k] = momentum * vl[k] - lr * gk
+                    wl[k] += momentum * vl[k] - lr * gk if nesterov else vl[k]
+    return w

@@ -1,0 +1,27 @@
+import json
+
+from click.testing import CliRunner
+
+from fastnn.cli import main
+
+
+def test_bench_runs_every_mode_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(main, ["bench", "--n-train", "300", "--epochs", "1", "--layers", "16",
+                                       "--batch-sizes", "8,1000", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["rows"]
+    # 1000 > n: that mini-batch size is skipped, full batch still runs.
+    assert [(r["mode"], r["batch_size"]) for r in rows] == [("online", 1), ("minibatch", 8), ("batch", 300)]
+    for r in rows:
+        assert r["examples_per_s"] > 0 and 0.0 <= r["test_accuracy"] <= 1.0
+        assert r["network"] == "784-16-10" and r["dtype"] == "float32"
+    assert "examples/s" in result.output and "online" in result.output
+
+
+def test_bench_rejects_bad_options():
+    runner = CliRunner()
+    bad = runner.invoke(main, ["bench", "--layers", "12,x"])
+    assert bad.exit_code == 2 and "comma-separated integers" in bad.output
+    bad = runner.invoke(main, ["bench", "--activation", "swish", "--n-train", "100"])
+    assert bad.exit_code == 2 and "activation must be one of" in bad.output

@@ -1,0 +1,76 @@
+"""Model files: bit-for-bit round trips, and clear errors for damaged files."""
+import numpy as np
+import pytest
+
+import fastnn
+
+
+def trained(tmp_path, labels=("a", "b", "c")):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    y = np.array(labels)[np.arange(30) % 3]
+    net = fastnn.Network([fastnn.Dense(5, activation="prelu"), fastnn.Dense(4, activation=fastnn.activations.LeakyReLU(0.2)),
+                          fastnn.Dense(3, activation="softmax")], seed=3)
+    net.fit(X, y, epochs=2, lr=0.05, momentum=0.9, batch_size=4)
+    path = tmp_path / "model.npz"
+    net.save(path)
+    return net, path, X, y
+
+
+def test_round_trip_is_bit_for_bit_and_training_continues_identically(tmp_path):
+    net, path, X, y = trained(tmp_path)
+    net2 = fastnn.load(path)
+    for a, b in zip(net.get_weights(), net2.get_weights()):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    assert net2.layers[1].activation == fastnn.activations.LeakyReLU(0.2)
+    np.testing.assert_array_equal(net.predict(X), net2.predict(X))
+    assert list(net2.classes_) == ["a", "b", "c"]
+    # Momentum and the random state travel with the model: a second fit continues exactly.
+    net.fit(X, y, epochs=1, lr=0.05, momentum=0.9, batch_size=4)
+    net2.fit(X, y, epochs=1, lr=0.05, momentum=0.9, batch_size=4)
+    np.testing.assert_array_equal(net.get_weights()[0]["W"], net2.get_weights()[0]["W"])
+
+
+def test_regression_model_round_trip(tmp_path):
+    X = np.random.default_rng(1).normal(size=(20, 3))
+    net = fastnn.Network([fastnn.Dense(2, activation="linear")], loss="mse", dtype="float64", seed=0).fit(X, X[:, :2])
+    net.save(tmp_path / "r.npz")
+    np.testing.assert_array_equal(fastnn.load(tmp_path / "r.npz").predict(X), net.predict(X))
+
+
+def test_truncated_file(tmp_path):
+    _, path, _, _ = trained(tmp_path)
+    data = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cut.npz"):
+        fastnn.load(tmp_path / "cut.npz")
+
+
+def test_tampered_weights(tmp_path):
+    _, path, _, _ = trained(tmp_path)
+    with np.load(path) as d:
+        arrays = {k: d[k] for k in d.files}
+    arrays["theta"] = arrays["theta"].copy()
+    arrays["theta"][0] += 1.0
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="corrupted or was modified"):
+        fastnn.load(tmp_path / "bad.npz")
+
+
+def test_not_a_model(tmp_path):
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match="not a fastnn model file"):
+        fastnn.load(tmp_path / "other.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(ValueError, match="not a readable fastnn model"):
+        fastnn.load(tmp_path / "text.npz")
+
+
+def test_file_holds_no_pickled_objects(tmp_path):
+    _, path, _, _ = trained(tmp_path)
+    # allow_pickle=False raises on any object array: every array must be plain numbers or text.
+    with np.load(path, allow_pickle=False) as d:
+        assert {"theta", "velocity", "config", "sha256", "classes"} <= set(d.files)
+        for name in d.files:
+            assert not d[name].dtype.hasobject, name

@@ -1,0 +1,85 @@
+"""Kernel-level properties: the two matrix-product paths agree, RReLU's training path."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import network
+from fastnn.kernels import train as k
+from fastnn.kernels.activations import uniform_hash
+from fastnn._targets import Targets
+
+
+def small_net(hidden="tanh", dtype="float64"):
+    return fastnn.Network([fastnn.Dense(13, activation=hidden), fastnn.Dense(7, activation="relu"),
+                           fastnn.Dense(3, activation="softmax")], dtype=dtype, seed=5, input_dim=5)
+
+
+def sparse_data(rng, n=41):
+    X = rng.normal(size=(n, 5)) * (rng.random((n, 5)) < 0.3)  # mostly zeros: exercises the skip lists
+    return X, np.arange(n) % 3
+
+
+@pytest.mark.parametrize("hidden", ["tanh", "prelu", "relu"])
+def test_blas_and_row_loops_agree(monkeypatch, hidden):
+    rng = np.random.default_rng(0)
+    X, y = sparse_data(rng)
+    net = small_net(hidden)
+    monkeypatch.setattr(network, "BLAS_MIN_ROWS", 10**9)
+    loops = net.loss_and_gradients(X, y), net.forward(X)
+    monkeypatch.setattr(network, "BLAS_MIN_ROWS", 1)
+    monkeypatch.setattr(network, "SPARSE_INPUT_DENSITY", 0.0)
+    blas = net.loss_and_gradients(X, y), net.forward(X)
+    assert network.Network._plan(net, X, 256)[1].all()  # really on the BLAS path now
+    assert loops[0][0] == pytest.approx(blas[0][0], rel=1e-12)
+    for g1, g2 in zip(loops[0][1], blas[0][1]):
+        for name in g1:
+            np.testing.assert_allclose(g1[name], g2[name], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(loops[1], blas[1], rtol=1e-12)
+
+
+def test_chunked_gradient_equals_single_chunk(monkeypatch):
+    rng = np.random.default_rng(1)
+    X, y = sparse_data(rng, 29)
+    net = small_net()
+    whole = net.loss_and_gradients(X, y)
+    monkeypatch.setattr(network, "CHUNK", 4)  # 29 rows in chunks of 4: a short last chunk
+    parts = net.loss_and_gradients(X, y)
+    assert whole[0] == pytest.approx(parts[0], rel=1e-12)
+    for g1, g2 in zip(whole[1], parts[1]):
+        np.testing.assert_allclose(g1["W"], g2["W"], rtol=1e-10, atol=1e-14)
+
+
+def test_uniform_hash_is_uniform_and_deterministic():
+    u = np.array([uniform_hash(np.uint64(7), 1, r, j) for r in range(200) for j in range(50)])
+    assert u.min() >= 0.0 and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 0.01 and abs(u.var() - 1 / 12) < 0.005
+    assert uniform_hash(np.uint64(7), 1, 3, 4) == uniform_hash(np.uint64(7), 1, 3, 4)
+    assert uniform_hash(np.uint64(7), 1, 3, 4) != uniform_hash(np.uint64(8), 1, 3, 4)
+
+
+def test_rrelu_training_gradient_with_fixed_draws():
+    """While training, RReLU slopes are random; with the draws fixed (one key) the gradient of
+    the training-mode loss must still match finite differences, and differ from inference."""
+    rng = np.random.default_rng(2)
+    net = small_net("rrelu")
+    X, y = rng.normal(size=(9, 5)), np.arange(9) % 3
+    T = Targets.infer(y, "cross_entropy", "softmax", 3).encode(y, 3, np.float64)
+    key = np.uint64(12345)
+    use_blas = np.zeros(3, dtype=np.int64)
+    theta = net._theta
+
+    def loss_grad(train):
+        g = np.empty_like(theta)
+        return k.loss_and_grad(theta, g, net._layout, net._act_params, use_blas, X, T, 1, train, key, 9), g
+
+    (loss, grad), (loss_inf, _) = loss_grad(True), loss_grad(False)
+    assert loss != loss_inf
+    eps = 1e-6
+    for i in rng.choice(theta.size, 25, replace=False):
+        orig = theta[i]
+        theta[i] = orig + eps
+        up = loss_grad(True)[0]
+        theta[i] = orig - eps
+        down = loss_grad(True)[0]
+        theta[i] = orig
+        assert grad[i] == pytest.approx((up - down) / (2 * eps), rel=1e-4, abs=1e-7)

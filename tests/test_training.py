@@ -1,0 +1,131 @@
+"""Training semantics against the NumPy reference SGD, and behaviour on real data."""
+import warnings
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn._targets import Targets
+from tests import reference
+
+
+def tiny(hidden="tanh", seed=0, dtype="float64", out="softmax", loss="cross_entropy", n_out=3, input_dim=None):
+    return fastnn.Network([fastnn.Dense(7, activation=hidden), fastnn.Dense(n_out, activation=out)],
+                          loss=loss, dtype=dtype, seed=seed, input_dim=input_dim)
+
+
+def data(n=13, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    return X, (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+
+
+def run_reference(net, w0, X, y, epochs, batch_size, **opts):
+    T = Targets.infer(y, net.loss, net.layers[-1].activation.name, net.layers[-1].units).encode(y, net.layers[-1].units, np.float64)
+    orders = [np.arange(len(X))] * epochs
+    grad_fn = lambda w, Xb, Tb: reference.loss_and_grads(net, w, Xb, Tb)
+    return reference.sgd_train(w0, grad_fn, X, T, orders, batch_size, **opts)
+
+
+@pytest.mark.parametrize("mode,batch_size", [("online", 1), ("minibatch", 5), ("minibatch", 13), ("batch", 13)])
+@pytest.mark.parametrize("opts", [{}, {"momentum": 0.9}, {"momentum": 0.8, "nesterov": True, "weight_decay": 0.01},
+                                  {"weight_decay": 0.1}])
+@pytest.mark.parametrize("hidden", ["tanh", "prelu"])
+def test_fit_matches_reference_sgd(mode, batch_size, opts, hidden):
+    X, y = data()
+    net = tiny(hidden, input_dim=5)
+    w0 = net.get_weights()
+    net.fit(X, y, mode=mode, batch_size=batch_size, epochs=3, lr=0.1, shuffle=False, **opts)
+    expected = run_reference(net, w0, X, y, 3, batch_size, lr=0.1, **opts)
+    for got, want in zip(net.get_weights(), expected):
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
+
+
+def test_online_equals_minibatch_of_one():
+    X, y = data(31)
+    a = tiny(seed=4).fit(X, y, mode="online", epochs=2, lr=0.05)
+    b = tiny(seed=4).fit(X, y, mode="minibatch", batch_size=1, epochs=2, lr=0.05)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa["W"], wb["W"])
+
+
+def test_warm_start_continues_exactly_and_shuffle_is_seeded():
+    X, y = data(31)
+    once = tiny(seed=9).fit(X, y, epochs=4, lr=0.05, batch_size=4)
+    twice = tiny(seed=9).fit(X, y, epochs=2, lr=0.05, batch_size=4).fit(X, y, epochs=2, lr=0.05, batch_size=4)
+    ordered = tiny(seed=9).fit(X, y, epochs=4, lr=0.05, batch_size=4, shuffle=False)
+    np.testing.assert_array_equal(once.get_weights()[0]["W"], twice.get_weights()[0]["W"])
+    assert not np.allclose(once.get_weights()[0]["W"], ordered.get_weights()[0]["W"])
+
+
+def test_divergence_restores_last_finite_weights():
+    X, y = data(31)
+    net = tiny(loss="mse", out="linear", n_out=1)
+    yr = X[:, 0] * 3.0
+    net.fit(X, yr, epochs=1, lr=0.01)
+    before = net.get_weights()
+    with pytest.warns(fastnn.DivergenceWarning, match="diverged in epoch 1.*lr=1e\\+30"):
+        net.fit(X, yr, epochs=3, lr=1e30, mode="online")
+    assert net.diverged_ and net.history_["loss"] == []
+    for a, b in zip(before, net.get_weights()):
+        np.testing.assert_array_equal(a["W"], b["W"])
+
+
+def test_labels_encodings_and_outputs():
+    X, y = data(40)
+    names = np.array(["cat", "dog", "emu"])[y]
+    net = tiny(seed=1).fit(X, names, epochs=30, lr=0.1, batch_size=4)
+    assert list(net.classes_) == ["cat", "dog", "emu"]
+    assert set(net.predict(X)) <= {"cat", "dog", "emu"}
+    assert net.evaluate(X, names)["accuracy"] > 0.8
+    P = net.predict_proba(X)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-12)
+    # Two classes, one logistic unit: probabilities in two columns.
+    yb = (y > 0).astype(int) * 7 - 2  # labels -2 and 5
+    logit = tiny(out="logistic", n_out=1).fit(X, yb, epochs=30, lr=0.1, batch_size=4)
+    assert logit.predict_proba(X).shape == (40, 2) and set(logit.predict(X)) <= {-2, 5}
+    # LeCun: tanh-family outputs with mse learn +1/-1 targets.
+    lecun = tiny(out="lecun_tanh", loss="mse").fit(X, y, epochs=30, lr=0.05, batch_size=4)
+    assert lecun._targets.values == (-1.0, 1.0)
+    assert lecun.evaluate(X, y)["accuracy"] > 0.8
+    out = lecun.forward(X)
+    assert out.min() < -0.5 and out.max() > 0.5
+
+
+def test_regression_shapes():
+    X, _ = data(40)
+    y1 = X[:, 0] - X[:, 1]
+    net = tiny(out="linear", loss="mse", n_out=1).fit(X, y1, epochs=50, lr=0.05, batch_size=4)
+    assert net.predict(X).shape == (40,) and net.classes_ is None
+    assert net.evaluate(X, y1)["loss"] < 0.5 * np.mean(y1**2) / 2
+    y2 = np.stack([y1, X[:, 2]], axis=1)
+    net2 = tiny(out="linear", loss="mse", n_out=2).fit(X, y2, epochs=2, lr=0.05)
+    assert net2.predict(X).shape == (40, 2)
+
+
+def test_float32_tracks_float64():
+    X, y = data(64)
+    a = tiny(dtype="float32", seed=3).fit(X, y, epochs=3, lr=0.05, batch_size=8)
+    b = tiny(dtype="float64", seed=3).fit(X, y, epochs=3, lr=0.05, batch_size=8)
+    assert a.get_weights()[0]["W"].dtype == np.float32
+    np.testing.assert_allclose(a.get_weights()[0]["W"], b.get_weights()[0]["W"], rtol=1e-3, atol=1e-5)
+
+
+def test_history_and_validation():
+    X, y = data(40)
+    net = tiny().fit(X, y, epochs=3, lr=0.05, validation_data=(X[:10], y[:10]))
+    h = net.history_
+    assert len(h["loss"]) == len(h["val_loss"]) == len(h["val_accuracy"]) == len(h["lr"]) == 3
+    assert h["val_loss"][-1] == pytest.approx(net.evaluate(X[:10], y[:10])["loss"], rel=1e-12)
+
+
+@pytest.mark.parametrize("mode,batch_size,lr,momentum", [("online", 1, 0.02, 0.0), ("minibatch", 32, 0.05, 0.9)])
+def test_learns_real_mnist(mnist, mode, batch_size, lr, momentum):
+    """784-64-10 tanh on 10,000 MNIST digits for 2 epochs reaches >= 92% on the 10,000 test digits
+    (measured with seed 0: 92.8% online, 93.1% with mini-batches of 32 and momentum 0.9)."""
+    x_train, y_train, x_test, y_test = mnist
+    net = fastnn.Network([fastnn.Dense(64, activation="tanh"), fastnn.Dense(10, activation="softmax")], seed=0)
+    net.fit(x_train[:10000], y_train[:10000], mode=mode, batch_size=batch_size, epochs=2, lr=lr, momentum=momentum)
+    acc = net.evaluate(x_test, y_test)["accuracy"]
+    assert acc >= 0.92, acc

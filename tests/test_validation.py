@@ -1,0 +1,114 @@
+"""Bad input: a clear error that names the argument, and the network exactly as before."""
+import numpy as np
+import pytest
+
+import fastnn
+
+
+@pytest.fixture
+def fitted():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 4))
+    y = np.arange(20) % 3
+    net = fastnn.Network([fastnn.Dense(5, activation="tanh"), fastnn.Dense(3, activation="softmax")], seed=0)
+    net.fit(X, y, epochs=1, lr=0.05)
+    return net, X, y
+
+
+def snapshot(net):
+    return net._theta.copy(), net._velocity.copy(), net._rng.bit_generator.state, dict(net.history_)
+
+
+def with_nan(X):
+    X = X.copy()
+    X[3, 2] = np.nan
+    return X
+
+
+BAD_FIT = [
+    ("X", lambda X, y: (with_nan(X), y, {})),
+    ("X", lambda X, y: (np.where(X > 1, np.inf, X), y, {})),
+    ("X", lambda X, y: (X[:, 0], y, {})),
+    ("features", lambda X, y: (X[:, :3], y, {})),
+    ("different lengths", lambda X, y: (X, y[:-1], {})),
+    ("empty", lambda X, y: (X[:0], y[:0], {})),
+    ("dtype", lambda X, y: (X.astype(str), y, {})),
+    ("does not know", lambda X, y: (X, y + 5, {})),
+    ("mode", lambda X, y: (X, y, {"mode": "stochastic"})),
+    ("lr", lambda X, y: (X, y, {"lr": 0.0})),
+    ("lr", lambda X, y: (X, y, {"lr": -1.0})),
+    ("lr", lambda X, y: (X, y, {"lr": float("nan")})),
+    ("batch_size", lambda X, y: (X, y, {"batch_size": 0})),
+    ("batch_size", lambda X, y: (X, y, {"batch_size": 21})),
+    ("batch_size", lambda X, y: (X, y, {"batch_size": 2.5})),
+    ("epochs", lambda X, y: (X, y, {"epochs": 0})),
+    ("momentum", lambda X, y: (X, y, {"momentum": 1.0})),
+    ("weight_decay", lambda X, y: (X, y, {"weight_decay": -0.1})),
+    ("nesterov", lambda X, y: (X, y, {"nesterov": "yes"})),
+    ("validation_data", lambda X, y: (X, y, {"validation_data": (X,)})),
+    ("validation_data\\[0\\]", lambda X, y: (X, y, {"validation_data": (with_nan(X), y)})),
+]
+
+
+@pytest.mark.parametrize("match,case", BAD_FIT, ids=[f"{i}-{m}" for i, (m, _) in enumerate(BAD_FIT)])
+def test_bad_fit_changes_nothing(fitted, match, case):
+    net, X, y = fitted
+    before = snapshot(net)
+    Xb, yb, kw = case(X, y)
+    with pytest.raises((ValueError, TypeError), match=match):
+        net.fit(Xb, yb, **kw)
+    after = snapshot(net)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+    assert before[2] == after[2] and before[3] == after[3]
+
+
+def test_bad_targets_before_the_first_fit():
+    X = np.zeros((6, 2))
+    net = fastnn.Network([fastnn.Dense(3, activation="softmax")])
+    with pytest.raises(ValueError, match="4 classes but the output layer has 3 units"):
+        net.fit(X, np.arange(6) % 4)
+    with pytest.raises(ValueError, match="single class"):
+        net.fit(X, np.zeros(6, dtype=int))
+    with pytest.raises(ValueError, match="y contains 1 NaN"):
+        fastnn.Network([fastnn.Dense(1)], loss="mse").fit(X, np.array([0, 1, np.nan, 0, 0, 0.0]))
+    assert net._theta is None  # nothing was built
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: fastnn.Dense(4, activation="swish"), "activation must be one of"),
+    (lambda: fastnn.Dense(4, init="xavier"), "init must be one of"),
+    (lambda: fastnn.Dense(0), "units must be a positive integer"),
+    (lambda: fastnn.activations.LeakyReLU(alpha=1.0), "alpha must be in \\[0.0, 1.0\\)"),
+    (lambda: fastnn.activations.LeakyReLU(alpha=-0.1), "alpha"),
+    (lambda: fastnn.activations.RReLU(lower=0.3, upper=0.1), "upper"),
+    (lambda: fastnn.Network([fastnn.Dense(4)], loss="hinge"), "loss must be one of"),
+    (lambda: fastnn.Network([fastnn.Dense(4, activation="softmax"), fastnn.Dense(2, activation="softmax")]), "hidden layer"),
+    (lambda: fastnn.Network([fastnn.Dense(4, activation="tanh")], loss="cross_entropy"), "softmax or logistic"),
+    (lambda: fastnn.Network([fastnn.Dense(4, activation="softmax")], dtype="float16"), "dtype"),
+    (lambda: fastnn.Network([fastnn.Dense(4, activation="softmax")], seed=-1), "seed"),
+    (lambda: fastnn.Network([], loss="mse"), "layers"),
+])
+def test_bad_construction(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_bad_inference_and_weights(fitted):
+    net, X, y = fitted
+    before = snapshot(net)
+    with pytest.raises(ValueError, match="X has 2 features but the network takes 4"):
+        net.predict(X[:, :2])
+    with pytest.raises(ValueError, match="NaN"):
+        net.evaluate(with_nan(X), y)
+    w = net.get_weights()
+    w[0]["W"] = w[0]["W"][:2]
+    with pytest.raises(ValueError, match="weights\\[0\\]\\['W'\\] must be a numeric array of shape \\(4, 5\\)"):
+        net.set_weights(w)
+    w = net.get_weights()
+    w[1]["b"] = w[1]["b"] * np.nan
+    with pytest.raises(ValueError, match="weights\\[1\\]\\['b'\\] contains 3 NaN"):
+        net.set_weights(w)
+    np.testing.assert_array_equal(before[0], net._theta)
+    with pytest.raises(RuntimeError, match="fit"):
+        fastnn.Network([fastnn.Dense(2, activation="softmax")]).get_weights()

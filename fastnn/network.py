@@ -12,7 +12,7 @@ from .kernels.layout import ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, W_OFF
 from .layers import build_layout, check_layers, init_params
 
 MODES = ("online", "minibatch", "batch")
-CHUNK = 256  # examples per forward/backward chunk: bounds scratch memory in full-batch mode
+CHUNK = 512  # examples per forward/backward chunk: bounds scratch memory in full-batch mode
 BLAS_MIN_ROWS = 16  # below this many rows per chunk the row loops beat a BLAS call
 SPARSE_INPUT_DENSITY = 0.5  # inputs with fewer non-zeros than this use the zero-skipping loops
 

@@ -19,6 +19,9 @@ OUTPUTS = [
     ("elu", "mse", "regression"),
     ("prelu", "mse", "regression"),
     ("tanh_linear", "mse", "regression"),
+    ("relu", "mse", "regression"),
+    ("leaky_relu", "mse", "regression"),
+    ("selu", "mse", "regression"),
 ]
 
 

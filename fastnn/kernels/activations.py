@@ -123,11 +123,26 @@ def activate(Z, A, code, p1, p2, alpha, train, key, layer, rows):
             for j in range(m):
                 A[b, j] /= s
         return
-    per_unit = code == PRELU or code == RRELU
-    for b in range(B):
-        for j in range(m):
-            p = unit_slope(code, p1, p2, alpha, j, train, key, layer, rows[b]) if per_unit else p1
-            A[b, j] = act_forward(code, Z[b, j], p)
+    if code == PRELU or code == RRELU:
+        for b in range(B):
+            for j in range(m):
+                p = unit_slope(code, p1, p2, alpha, j, train, key, layer, rows[b])
+                A[b, j] = act_forward(code, Z[b, j], p)
+    elif code == TANH:
+        _activate_rows(Z, A, TANH, p1)  # a constant code: the compiler folds act_forward's branches
+    elif code == LECUN_TANH:
+        _activate_rows(Z, A, LECUN_TANH, p1)
+    elif code == RELU:
+        _activate_rows(Z, A, RELU, p1)
+    else:
+        _activate_rows(Z, A, code, p1)
+
+
+@njit(cache=True, inline="always")
+def _activate_rows(Z, A, code, p1):
+    for b in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            A[b, j] = act_forward(code, Z[b, j], p1)
 
 
 @njit(cache=True)

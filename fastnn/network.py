@@ -312,11 +312,11 @@ class Network:
                     raise ValueError(f"weights[{l}][{name!r}] must be a numeric array of shape {ref.shape}, got {value.dtype} {value.shape}")
                 _checks.finite(value.astype(np.float64), f"weights[{l}][{name!r}]")
         for l, got in enumerate(weights):
-            w0, b0, a0 = self._layout[l, W_OFF], self._layout[l, B_OFF], self._layout[l, ALPHA_OFF]
-            flat[w0 : w0 + got["W"].size] = np.asarray(got["W"]).ravel()
-            flat[b0 : b0 + len(got["b"])] = got["b"]
-            if a0 >= 0:
-                flat[a0 : a0 + len(got["alpha"])] = got["alpha"]
+            for name, offset_col in (("W", W_OFF), ("b", B_OFF), ("alpha", ALPHA_OFF)):
+                if name in got:
+                    value = np.asarray(got[name]).ravel()
+                    start = self._layout[l, offset_col]
+                    flat[start : start + value.size] = value
         self._theta[:] = flat
 
     # ----------------------------------------------------------------- files

@@ -112,3 +112,13 @@ def test_bad_inference_and_weights(fitted):
     np.testing.assert_array_equal(before[0], net._theta)
     with pytest.raises(RuntimeError, match="fit"):
         fastnn.Network([fastnn.Dense(2, activation="softmax")]).get_weights()
+
+
+def test_set_weights_accepts_lists_and_round_trips(fitted):
+    net, X, _ = fitted
+    w = net.get_weights()
+    as_lists = [{k: v.tolist() for k, v in d.items()} for d in w]
+    w[0]["W"][0, 0] += 1.0
+    as_lists[0]["W"][0][0] += 1.0
+    net.set_weights(as_lists)
+    np.testing.assert_array_equal(net.get_weights()[0]["W"], w[0]["W"].astype(np.float32))

@@ -129,3 +129,16 @@ def test_learns_real_mnist(mnist, mode, batch_size, lr, momentum):
     net.fit(x_train[:10000], y_train[:10000], mode=mode, batch_size=batch_size, epochs=2, lr=lr, momentum=momentum)
     acc = net.evaluate(x_test, y_test)["accuracy"]
     assert acc >= 0.92, acc
+
+
+def test_batches_larger_than_a_chunk_match_reference(monkeypatch):
+    """A batch split over several chunks (here 4 rows each) sums their gradients before one update."""
+    from fastnn import network
+    monkeypatch.setattr(network, "CHUNK", 4)
+    X, y = data()
+    net = tiny(input_dim=5)
+    w0 = net.get_weights()
+    net.fit(X, y, mode="minibatch", batch_size=10, epochs=2, lr=0.1, shuffle=False)
+    expected = run_reference(net, w0, X, y, 2, 10, lr=0.1)
+    for got, want in zip(net.get_weights(), expected):
+        np.testing.assert_allclose(got["W"], want["W"], rtol=1e-9, atol=1e-12)

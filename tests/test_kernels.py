@@ -83,3 +83,14 @@ def test_rrelu_training_gradient_with_fixed_draws():
         down = loss_grad(True)[0]
         theta[i] = orig
         assert grad[i] == pytest.approx((up - down) / (2 * eps), rel=1e-4, abs=1e-7)
+
+
+def test_fast_tanh_against_numpy():
+    from fastnn.kernels.activations import fast_tanh
+    x = np.concatenate([np.geomspace(1e-12, 30, 4000), -np.geomspace(1e-12, 30, 4000), [0.0, 400.0, -400.0]])
+    t = np.array([fast_tanh(v) for v in x])
+    r = np.tanh(x)
+    assert np.abs(t - r).max() <= 3e-16
+    big = np.abs(x) > 1e-4
+    assert (np.abs(t - r)[big] / np.abs(r[big])).max() < 1e-12
+    assert fast_tanh(0.0) == 0.0 and fast_tanh(400.0) == 1.0 and fast_tanh(-400.0) == -1.0

@@ -30,17 +30,27 @@ SELU_ALPHA = 1.6732632423543772
 
 
 @njit(cache=True)
+def fast_tanh(x):
+    """tanh(x) as (1 - e) / (1 + e), e = exp(-2|x|): one exp call, about 40% cheaper than libm's
+    tanh here. exp(-2|x|) <= 1 never overflows. Absolute error <= 2.3e-16 everywhere; relative
+    error about 1e-16 / |x| near zero (3e-13 at |x| = 1e-4), far below float32's resolution."""
+    e = np.exp(-2.0 * abs(np.float64(x)))
+    t = (1.0 - e) / (1.0 + e)
+    return t if x >= 0.0 else -t
+
+
+@njit(cache=True)
 def act_forward(code, z, p1):
     """f(z) for activation ``code``; p1 is the leaky slope, tanh_linear's a or ELU's alpha."""
     if code == LOGISTIC:
         # exp(-z) overflows to inf for very negative z, giving 1/(1+inf) = 0: no NaN.
         return 1.0 / (1.0 + np.exp(-z))
     if code == TANH:
-        return np.tanh(np.float64(z))  # glibc's float64 tanh is faster here than its tanhf
+        return fast_tanh(z)
     if code == LECUN_TANH:
-        return LECUN_A * np.tanh(LECUN_S * z)
+        return LECUN_A * fast_tanh(LECUN_S * z)
     if code == TANH_LINEAR:
-        return np.tanh(z) + p1 * z
+        return fast_tanh(z) + p1 * z
     if code == RELU:
         return z if z > 0.0 else 0.0 * z
     if code == LEAKY_RELU or code == RRELU or code == PRELU:
@@ -63,7 +73,7 @@ def act_grad(code, z, y, p1):
         t = y / LECUN_A
         return LECUN_A * LECUN_S * (1.0 - t * t)
     if code == TANH_LINEAR:
-        t = np.tanh(z)
+        t = fast_tanh(z)
         return 1.0 - t * t + p1
     if code == RELU:
         return 1.0 if z > 0.0 else 0.0

@@ -183,6 +183,7 @@ class Network:
                 history["val_accuracy"] = []
         self.history_ = history
         self.diverged_ = False
+        val_plan = None if val is None else self._plan(val[0], CHUNK)  # once per fit, not per epoch
         for epoch in range(opts["epochs"]):
             order = self._rng.permutation(n) if opts["shuffle"] else np.arange(n)
             lr_table = np.full(n_steps, opts["lr"])
@@ -205,13 +206,13 @@ class Network:
             history["lr"].append(opts["lr"])
             history["time"].append(elapsed)
             if val is not None:
-                self._record_validation(history, *val)
+                self._record_validation(history, *val, val_plan)
             if verbose:
                 line = " ".join(f"{k}={v[-1]:.5g}" for k, v in history.items())
                 print(f"epoch {epoch + 1}/{opts['epochs']} {line}", file=sys.stderr)
 
-    def _record_validation(self, history, Xv, Tv):
-        loss, outputs = self._forward(Xv, Tv)
+    def _record_validation(self, history, Xv, Tv, plan):
+        loss, outputs = self._forward(Xv, Tv, plan)
         history["val_loss"].append(loss)
         if "val_accuracy" in history:
             values = self._targets.values
@@ -219,9 +220,9 @@ class Network:
             history["val_accuracy"].append(float(np.mean(hits)))
 
     # ----------------------------------------------------------------- inference
-    def _forward(self, X, T=None):
+    def _forward(self, X, T=None, plan=None):
         """(mean loss or None, outputs) of the network on checked X."""
-        chunk, use_blas = self._plan(X, CHUNK)
+        chunk, use_blas = plan or self._plan(X, CHUNK)
         out = np.empty((X.shape[0], self._n_outputs()), dtype=self._theta.dtype)
         T_arg = T if T is not None else np.empty((0, self._n_outputs()), dtype=self._theta.dtype)
         total = _train.forward(self._theta, self._layout, self._act_params, use_blas, X, T_arg, self._loss_code, chunk, out)

@@ -5,6 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 import fastnn
 from fastnn import activations
+from fastnn._targets import Targets
 from tests import reference
 
 HIDDEN = [name for name, cls in activations.ACTIVATIONS.items() if cls.hidden]
@@ -102,7 +103,6 @@ def test_loss_and_gradients_match_numpy_reference(hidden, output, loss, kind):
     X, y = make_problem(rng, 11, 13, 1 if kind == "binary" else 3, kind)
     randomize(net, rng)
     loss_value, grads = net.loss_and_gradients(X, y)
-    from fastnn._targets import Targets
     t = Targets.infer(y, loss, output, net.layers[-1].units)
     T = t.encode(y, net.layers[-1].units, np.float64)
     ref_loss, ref_grads = reference.loss_and_grads(net, net.get_weights(), X, T)

@@ -14,7 +14,7 @@ from .layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, UNIT_OFF, W_OFF
 from .losses import MSE, output_delta
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def layer_params(theta, layout, l):
     """Views of layer l's W (fan_in, fan_out), b and PReLU slopes (empty if none) in theta."""
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
@@ -25,7 +25,7 @@ def layer_params(theta, layout, l):
     return W, b, alpha
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _units(buf, layout, l, c, chunk):
     """Layer l's (c, fan_out) block of a per-unit scratch buffer laid out for ``chunk`` rows."""
     off = chunk * layout[l, UNIT_OFF]

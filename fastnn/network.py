@@ -1,9 +1,12 @@
 """Network: a stack of Dense layers over one flat parameter vector, trained by compiled epochs."""
+import contextlib
 import sys
 import time
 import warnings
 
+import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import _checks, _io, losses
 from ._targets import Targets
@@ -15,6 +18,18 @@ MODES = ("online", "minibatch", "batch")
 CHUNK = 512  # examples per forward/backward chunk: bounds scratch memory in full-batch mode
 BLAS_MIN_ROWS = 16  # below this many rows per chunk the row loops beat a BLAS call
 SPARSE_INPUT_DENSITY = 0.5  # inputs with fewer non-zeros than this use the zero-skipping loops
+PARALLEL_MIN_ROWS = 64  # chunks this large are split over numba.get_num_threads() threads
+
+
+def _threads():
+    """Threads a chunk may be split over: Numba's setting (numba.set_num_threads)."""
+    return numba.get_num_threads()
+
+
+def _single_threaded_blas(n_parts):
+    """While fastnn's own threads each call BLAS on their rows, BLAS must not start threads of
+    its own: two pools spinning on two cores slow training down tenfold."""
+    return threadpool_limits(1, user_api="blas") if n_parts > 1 else contextlib.nullcontext()
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -160,56 +175,67 @@ class Network:
         return Xv, Tv
 
     def _plan(self, X, batch_size):
-        """Chunk size and per-layer BLAS flags for batches of ``batch_size`` rows of X."""
+        """(chunk size, per-layer BLAS flags, thread parts) for batches of ``batch_size`` rows of X."""
         chunk = min(batch_size, CHUNK, X.shape[0])
         dense_input = np.count_nonzero(X) >= SPARSE_INPUT_DENSITY * X.size
         use_blas = np.zeros(len(self.layers), dtype=np.int64)
         if chunk >= BLAS_MIN_ROWS:
             use_blas[:] = 1
             use_blas[0] = int(dense_input)
-        return chunk, use_blas
+        n_parts = 1
+        if chunk >= PARALLEL_MIN_ROWS:
+            n_parts = max(1, min(_threads(), chunk // (PARALLEL_MIN_ROWS // 2)))
+        return chunk, use_blas, n_parts
 
     def _run_epochs(self, X, T, val, opts, verbose):
         n = X.shape[0]
         B = {"online": 1, "batch": n, "minibatch": opts["batch_size"]}[opts["mode"]]
-        chunk, use_blas = self._plan(X, B)
-        fused = opts["momentum"] == 0.0 and opts["weight_decay"] == 0.0 and B <= chunk
+        plan = self._plan(X, B)
+        # Plain SGD on a batch that fits one chunk is applied during backpropagation.
+        fused = opts["momentum"] == 0.0 and opts["weight_decay"] == 0.0 and B <= plan[0]
         grad = np.empty(0 if fused else self._theta.size, dtype=self._theta.dtype)
-        n_steps = -(-n // B)
+        val_plan = None if val is None else self._plan(val[0], CHUNK)  # once per fit, not per epoch
         history = {"loss": [], "lr": [], "time": []}
         if val is not None:
             history["val_loss"] = []
             if self._targets.classification:
                 history["val_accuracy"] = []
-        self.history_ = history
-        self.diverged_ = False
-        val_plan = None if val is None else self._plan(val[0], CHUNK)  # once per fit, not per epoch
-        for epoch in range(opts["epochs"]):
-            order = self._rng.permutation(n) if opts["shuffle"] else np.arange(n)
-            lr_table = np.full(n_steps, opts["lr"])
-            key = np.uint64(self._rng.integers(0, 2**63))
-            saved = self._theta.copy(), self._velocity.copy()
-            t0 = time.perf_counter()
-            total, _ = _train.train_epoch(
-                self._theta, grad, self._velocity, self._layout, self._act_params, use_blas, X, T, order, B, chunk,
-                lr_table, opts["momentum"], opts["nesterov"], opts["weight_decay"], self._loss_code, fused, key)
-            elapsed = time.perf_counter() - t0
-            if not np.isfinite(total):
-                self._theta[:], self._velocity[:] = saved
-                self.diverged_ = True
-                warnings.warn(
-                    f"training diverged in epoch {epoch + 1} (the loss became {total}); the weights were restored "
-                    f"to the end of the last finite epoch. Lower the learning rate (lr={opts['lr']}).",
-                    DivergenceWarning, stacklevel=3)
-                break
-            history["loss"].append(total / n)
-            history["lr"].append(opts["lr"])
-            history["time"].append(elapsed)
-            if val is not None:
-                self._record_validation(history, *val, val_plan)
-            if verbose:
-                line = " ".join(f"{k}={v[-1]:.5g}" for k, v in history.items())
-                print(f"epoch {epoch + 1}/{opts['epochs']} {line}", file=sys.stderr)
+        self.history_, self.diverged_ = history, False
+        with _single_threaded_blas(max(plan[2], val_plan[2] if val_plan else 1)):
+            for epoch in range(opts["epochs"]):
+                total, elapsed = self._epoch(X, T, B, plan, grad, fused, opts)
+                if not np.isfinite(total):
+                    self.diverged_ = True
+                    warnings.warn(
+                        f"training diverged in epoch {epoch + 1} (the loss became {total}); the weights were restored "
+                        f"to the end of the last finite epoch. Lower the learning rate (lr={opts['lr']}).",
+                        DivergenceWarning, stacklevel=3)
+                    break
+                history["loss"].append(total / n)
+                history["lr"].append(opts["lr"])
+                history["time"].append(elapsed)
+                if val is not None:
+                    self._record_validation(history, *val, val_plan)
+                if verbose:
+                    line = " ".join(f"{k}={v[-1]:.5g}" for k, v in history.items())
+                    print(f"epoch {epoch + 1}/{opts['epochs']} {line}", file=sys.stderr)
+
+    def _epoch(self, X, T, B, plan, grad, fused, opts):
+        """One compiled epoch; returns (summed loss, seconds). A non-finite loss restores the weights."""
+        n = X.shape[0]
+        chunk, use_blas, n_parts = plan
+        order = self._rng.permutation(n) if opts["shuffle"] else np.arange(n)
+        lr_table = np.full(-(-n // B), opts["lr"])
+        key = np.uint64(self._rng.integers(0, 2**63))
+        saved = self._theta.copy(), self._velocity.copy()
+        t0 = time.perf_counter()
+        total, _ = _train.train_epoch(
+            self._theta, grad, self._velocity, self._layout, self._act_params, use_blas, X, T, order, B, chunk,
+            n_parts, lr_table, opts["momentum"], opts["nesterov"], opts["weight_decay"], self._loss_code, fused, key)
+        elapsed = time.perf_counter() - t0
+        if not np.isfinite(total):
+            self._theta[:], self._velocity[:] = saved
+        return total, elapsed
 
     def _record_validation(self, history, Xv, Tv, plan):
         loss, outputs = self._forward(Xv, Tv, plan)
@@ -222,10 +248,12 @@ class Network:
     # ----------------------------------------------------------------- inference
     def _forward(self, X, T=None, plan=None):
         """(mean loss or None, outputs) of the network on checked X."""
-        chunk, use_blas = plan or self._plan(X, CHUNK)
+        chunk, use_blas, n_parts = plan or self._plan(X, CHUNK)
         out = np.empty((X.shape[0], self._n_outputs()), dtype=self._theta.dtype)
         T_arg = T if T is not None else np.empty((0, self._n_outputs()), dtype=self._theta.dtype)
-        total = _train.forward(self._theta, self._layout, self._act_params, use_blas, X, T_arg, self._loss_code, chunk, out)
+        with _single_threaded_blas(n_parts):
+            total = _train.forward(self._theta, self._layout, self._act_params, use_blas, X, T_arg, self._loss_code,
+                                   chunk, n_parts, out)
         return (None if T is None else total / X.shape[0]), out
 
     def _checked_X(self, X):
@@ -273,10 +301,11 @@ class Network:
         _checks.same_length(X, y)
         targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
         T = targets.encode(y, self._n_outputs(), self.dtype)
-        chunk, use_blas = self._plan(X, CHUNK)
+        chunk, use_blas, n_parts = self._plan(X, CHUNK)
         grad = np.empty_like(self._theta)
-        loss = _train.loss_and_grad(self._theta, grad, self._layout, self._act_params, use_blas, X, T,
-                                    self._loss_code, False, np.uint64(0), chunk)
+        with _single_threaded_blas(n_parts):
+            loss = _train.loss_and_grad(self._theta, grad, self._layout, self._act_params, use_blas, X, T,
+                                        self._loss_code, False, np.uint64(0), chunk, n_parts)
         return float(loss), self._unflatten(grad)
 
     # ----------------------------------------------------------------- weights

@@ -70,7 +70,7 @@ def test_rrelu_training_gradient_with_fixed_draws():
 
     def loss_grad(train):
         g = np.empty_like(theta)
-        return k.loss_and_grad(theta, g, net._layout, net._act_params, use_blas, X, T, 1, train, key, 9), g
+        return k.loss_and_grad(theta, g, net._layout, net._act_params, use_blas, X, T, 1, train, key, 9, 1), g
 
     (loss, grad), (loss_inf, _) = loss_grad(True), loss_grad(False)
     assert loss != loss_inf
@@ -94,3 +94,40 @@ def test_fast_tanh_against_numpy():
     big = np.abs(x) > 1e-4
     assert (np.abs(t - r)[big] / np.abs(r[big])).max() < 1e-12
     assert fast_tanh(0.0) == 0.0 and fast_tanh(400.0) == 1.0 and fast_tanh(-400.0) == -1.0
+
+
+def _split_over_threads(monkeypatch, parts=3):
+    """Make every chunk of >= 2 rows run as ``parts`` prange parts (uneven, more than the cores)."""
+    monkeypatch.setattr(network, "PARALLEL_MIN_ROWS", 2)
+    monkeypatch.setattr(network, "_threads", lambda: parts)
+
+
+@pytest.mark.parametrize("blas", [False, True])
+@pytest.mark.parametrize("hidden,out,loss", [("tanh", "softmax", "cross_entropy"), ("prelu", "prelu", "mse"),
+                                             ("rrelu", "logistic", "cross_entropy")])
+def test_thread_parts_agree_with_one_part(monkeypatch, blas, hidden, out, loss):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(23, 5)) * (rng.random((23, 5)) < 0.5)
+    n_out = 3
+    y = np.arange(23) % 3 if loss == "cross_entropy" else rng.normal(size=(23, n_out))
+    make = lambda: fastnn.Network([fastnn.Dense(13, activation=hidden), fastnn.Dense(n_out, activation=out)],
+                                  loss=loss, dtype="float64", seed=2, input_dim=5)
+    if blas:
+        monkeypatch.setattr(network, "BLAS_MIN_ROWS", 1)
+        monkeypatch.setattr(network, "SPARSE_INPUT_DENSITY", 0.0)
+    serial = make()
+    one = serial.loss_and_gradients(X, y), serial.forward(X)
+    serial.fit(X, y, batch_size=10, epochs=2, lr=0.05)
+    serial.fit(X, y, batch_size=10, epochs=1, lr=0.05, momentum=0.9)
+    _split_over_threads(monkeypatch)
+    parallel = make()
+    assert parallel._plan(X, 10)[2] == 3 and parallel._plan(X, 10)[1].all() == blas
+    many = parallel.loss_and_gradients(X, y), parallel.forward(X)
+    parallel.fit(X, y, batch_size=10, epochs=2, lr=0.05)
+    parallel.fit(X, y, batch_size=10, epochs=1, lr=0.05, momentum=0.9)
+    assert one[0][0] == pytest.approx(many[0][0], rel=1e-12)
+    np.testing.assert_allclose(one[1], many[1], rtol=1e-12)
+    for g1, g2, w1, w2 in zip(one[0][1], many[0][1], serial.get_weights(), parallel.get_weights()):
+        for name in g1:
+            np.testing.assert_allclose(g1[name], g2[name], rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(w1[name], w2[name], rtol=1e-10, atol=1e-13)

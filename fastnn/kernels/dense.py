@@ -77,33 +77,50 @@ def backprop_input(dZ, W, dA, use_blas):
 
 
 @njit(cache=True, fastmath=_FAST)
-def add_param_grads(A, dZ, dW, db, scale, use_blas, tmp, nz):
-    """dW += scale * A.T @ dZ and db += scale * column sums of dZ.
+def add_bias_grad(dZ, db, scale):
+    """db += scale * column sums of dZ."""
+    s = db.dtype.type(scale)
+    for r in range(dZ.shape[0]):
+        for j in range(dZ.shape[1]):
+            db[j] += s * dZ[r, j]
 
-    With dW, db views into theta and scale = -lr / batch this *is* the SGD step, so online
-    learning never writes a gradient buffer. ``tmp`` (fan_in * fan_out) serves the BLAS path,
-    ``nz`` (fan_in, int64) the row loops.
+
+@njit(cache=True, fastmath=_FAST)
+def add_weight_grad(A, dZ, dW, scale, nz, k0, k1):
+    """dW[k0:k1] += scale * (A.T @ dZ)[k0:k1] by row loops over the non-zeros of A.
+
+    With dW a view into theta and scale = -lr / batch this *is* the SGD step, so online
+    learning never writes a gradient buffer. Threads own disjoint row ranges [k0, k1).
     """
-    B, fan_in = A.shape
     fan_out = dZ.shape[1]
     s = dW.dtype.type(scale)  # stay in the array's precision: float32 SIMD is twice as wide
-    for r in range(B):
-        for j in range(fan_out):
-            db[j] += s * dZ[r, j]
-    if use_blas:
-        t = tmp[: fan_in * fan_out].reshape(fan_in, fan_out)
-        np.dot(A.T, dZ, t)
-        for k in range(fan_in):
-            for j in range(fan_out):
-                dW[k, j] += s * t[k, j]
-        return
-    for r in range(B):
-        x = A[r]
+    for r in range(A.shape[0]):
+        x = A[r, k0:k1]
         d = dZ[r]
         m = nonzeros(x, nz)
         for q in range(m):
-            k = nz[q]
-            sa = s * x[k]
-            w = dW[k]
+            sa = s * x[nz[q]]
+            w = dW[k0 + nz[q]]
             for j in range(fan_out):
                 w[j] += sa * d[j]
+
+
+@njit(cache=True)
+def partial_weight_grad(A, dZ, tmp, part):
+    """tmp's block ``part`` = A.T @ dZ by BLAS (A, dZ: one part's rows of the chunk)."""
+    fan_in, fan_out = A.shape[1], dZ.shape[1]
+    size = fan_in * fan_out
+    np.dot(A.T, dZ, tmp[part * size : (part + 1) * size].reshape(fan_in, fan_out))
+
+
+@njit(cache=True, fastmath=_FAST)
+def add_partial_sums(tmp, n_parts, dW, scale, k0, k1):
+    """dW[k0:k1] += scale * (sum of the n_parts blocks of tmp)[k0:k1]."""
+    fan_in, fan_out = dW.shape
+    size = fan_in * fan_out
+    s = dW.dtype.type(scale)
+    for p in range(n_parts):
+        t = tmp[p * size : (p + 1) * size].reshape(fan_in, fan_out)
+        for k in range(k0, k1):
+            for j in range(fan_out):
+                dW[k, j] += s * t[k, j]

@@ -131,3 +131,12 @@ def test_thread_parts_agree_with_one_part(monkeypatch, blas, hidden, out, loss):
         for name in g1:
             np.testing.assert_allclose(g1[name], g2[name], rtol=1e-10, atol=1e-13)
             np.testing.assert_allclose(w1[name], w2[name], rtol=1e-10, atol=1e-13)
+
+
+def test_fast_exp_against_numpy():
+    from fastnn.kernels.mathfn import fast_exp
+    x = np.concatenate([np.linspace(-700, 700, 20001), np.linspace(-1, 1, 2001), [0.0]])
+    got = np.array([fast_exp(v) for v in x])
+    assert np.max(np.abs(got / np.exp(x) - 1)) < 1e-15
+    assert fast_exp(-1e6) > 0.0 and np.isfinite(fast_exp(1e6))  # clamped, never 0 or inf
+    assert np.isnan(fast_exp(np.nan))

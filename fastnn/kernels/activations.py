@@ -8,6 +8,9 @@ caller supplies per unit (PReLU: a learned parameter) or per unit and example
 import numpy as np
 from numba import njit
 
+from .mathfn import fast_exp, fast_tanh
+from .options import KERNEL
+
 # Int codes; fastnn.activations maps names to these. Never renumber: saved models store names,
 # but cached kernels and the CUDA twins compare against these values.
 LINEAR = 0
@@ -29,22 +32,11 @@ SELU_LAMBDA = 1.0507009873554805  # Klambauer et al. 2017, eq. 2
 SELU_ALPHA = 1.6732632423543772
 
 
-@njit(cache=True)
-def fast_tanh(x):
-    """tanh(x) as (1 - e) / (1 + e), e = exp(-2|x|): one exp call, about 40% cheaper than libm's
-    tanh here. exp(-2|x|) <= 1 never overflows. Absolute error <= 2.3e-16 everywhere; relative
-    error about 1e-16 / |x| near zero (3e-13 at |x| = 1e-4), far below float32's resolution."""
-    e = np.exp(-2.0 * abs(np.float64(x)))
-    t = (1.0 - e) / (1.0 + e)
-    return t if x >= 0.0 else -t
-
-
-@njit(cache=True)
+@njit(**KERNEL, inline="always")
 def act_forward(code, z, p1):
     """f(z) for activation ``code``; p1 is the leaky slope, tanh_linear's a or ELU's alpha."""
     if code == LOGISTIC:
-        # exp(-z) overflows to inf for very negative z, giving 1/(1+inf) = 0: no NaN.
-        return 1.0 / (1.0 + np.exp(-z))
+        return 1.0 / (1.0 + fast_exp(-z))  # fast_exp clamps: no overflow for very negative z
     if code == TANH:
         return fast_tanh(z)
     if code == LECUN_TANH:
@@ -56,13 +48,13 @@ def act_forward(code, z, p1):
     if code == LEAKY_RELU or code == RRELU or code == PRELU:
         return z if z > 0.0 else p1 * z
     if code == ELU:
-        return z if z > 0.0 else p1 * (np.exp(z) - 1.0)
+        return z if z > 0.0 else p1 * np.expm1(z)
     if code == SELU:
-        return SELU_LAMBDA * z if z > 0.0 else SELU_LAMBDA * SELU_ALPHA * (np.exp(z) - 1.0)
+        return SELU_LAMBDA * z if z > 0.0 else SELU_LAMBDA * SELU_ALPHA * np.expm1(z)
     return z
 
 
-@njit(cache=True)
+@njit(**KERNEL, inline="always")
 def act_grad(code, z, y, p1):
     """f'(z) given the net input z and the output y = f(z) (reused where it is cheaper)."""
     if code == LOGISTIC:
@@ -86,7 +78,7 @@ def act_grad(code, z, y, p1):
     return 1.0
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def uniform_hash(key, layer, row, unit):
     """A uniform number in [0, 1) that depends only on its four integer arguments.
 
@@ -103,7 +95,7 @@ def uniform_hash(key, layer, row, unit):
     return np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def unit_slope(code, p1, p2, alpha, j, train, key, layer, row):
     """The per-unit parameter handed to act_forward / act_grad for unit j of one example."""
     if code == PRELU:
@@ -115,7 +107,7 @@ def unit_slope(code, p1, p2, alpha, j, train, key, layer, row):
     return p1
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def activate(Z, A, code, p1, p2, alpha, train, key, layer, rows):
     """A = f(Z) row by row (softmax over each row); rows[b] is example b's index (RReLU draws)."""
     B, m = Z.shape
@@ -127,7 +119,7 @@ def activate(Z, A, code, p1, p2, alpha, train, key, layer, rows):
             s = 0.0
             for j in range(m):
                 # Shifting by the row maximum keeps exp() from overflowing.
-                e = np.exp(Z[b, j] - zmax)
+                e = fast_exp(Z[b, j] - zmax)
                 A[b, j] = e
                 s += e
             for j in range(m):
@@ -148,14 +140,14 @@ def activate(Z, A, code, p1, p2, alpha, train, key, layer, rows):
         _activate_rows(Z, A, code, p1)
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def _activate_rows(Z, A, code, p1):
     for b in range(Z.shape[0]):
         for j in range(Z.shape[1]):
             A[b, j] = act_forward(code, Z[b, j], p1)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def activation_backward(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, train, key, layer, rows):
     """dZ *= f'(Z) in place (dZ holds dL/dA on entry); PReLU: dalpha += scale * dL/dalpha."""
     B, m = Z.shape

@@ -9,10 +9,12 @@ Two implementations of each product, chosen per layer by the caller:
 import numpy as np
 from numba import njit
 
+from .options import KERNEL
+
 _FAST = {"contract", "reassoc", "nsz"}  # lets LLVM vectorise the dot products; never assumes "no NaN"
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def nonzeros(x, nz):
     """Write the indices of the non-zeros of x to nz[:m]; return m.
 
@@ -26,7 +28,7 @@ def nonzeros(x, nz):
     return m
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(**KERNEL, fastmath=_FAST)
 def affine_forward(A, W, b, Z, use_blas, nz):
     """Z = A @ W + b (overwrites Z); nz is int64 scratch of length fan_in."""
     B = A.shape[0]
@@ -58,7 +60,7 @@ def affine_forward(A, W, b, Z, use_blas, nz):
                 z[j] += a * w[j]
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(**KERNEL, fastmath=_FAST)
 def backprop_input(dZ, W, dA, use_blas):
     """dA = dZ @ W.T (overwrites dA): the error sent back to the layer below."""
     B, fan_out = dZ.shape
@@ -76,7 +78,7 @@ def backprop_input(dZ, W, dA, use_blas):
             dA[r, k] = s
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(**KERNEL, fastmath=_FAST)
 def add_bias_grad(dZ, db, scale):
     """db += scale * column sums of dZ."""
     s = db.dtype.type(scale)
@@ -85,7 +87,7 @@ def add_bias_grad(dZ, db, scale):
             db[j] += s * dZ[r, j]
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(**KERNEL, fastmath=_FAST)
 def add_weight_grad(A, dZ, dW, scale, nz, k0, k1):
     """dW[k0:k1] += scale * (A.T @ dZ)[k0:k1] by row loops over the non-zeros of A.
 
@@ -105,7 +107,7 @@ def add_weight_grad(A, dZ, dW, scale, nz, k0, k1):
                 w[j] += sa * d[j]
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def partial_weight_grad(A, dZ, tmp, part):
     """tmp's block ``part`` = A.T @ dZ by BLAS (A, dZ: one part's rows of the chunk)."""
     fan_in, fan_out = A.shape[1], dZ.shape[1]
@@ -113,7 +115,7 @@ def partial_weight_grad(A, dZ, tmp, part):
     np.dot(A.T, dZ, tmp[part * size : (part + 1) * size].reshape(fan_in, fan_out))
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(**KERNEL, fastmath=_FAST)
 def add_partial_sums(tmp, n_parts, dW, scale, k0, k1):
     """dW[k0:k1] += scale * (sum of the n_parts blocks of tmp)[k0:k1]."""
     fan_in, fan_out = dW.shape

@@ -6,12 +6,14 @@ import numpy as np
 from numba import njit
 
 from .activations import LOGISTIC, SOFTMAX
+from .mathfn import fast_exp
+from .options import KERNEL
 
 MSE = 0  # E = 1/2 sum_k (y_k - t_k)^2 per example (LeCun et al. 1998)
 CROSS_ENTROPY = 1  # softmax: -sum_k t_k log y_k; logistic: -sum_k t log y + (1 - t) log(1 - y)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _softplus(z):
     # log(1 + exp(z)) without overflow for large z and without losing log1p accuracy for small.
     if z > 0.0:
@@ -19,7 +21,7 @@ def _softplus(z):
     return np.log1p(np.exp(z))
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def output_delta(Z, A, T, rows, loss_code, act_code, dZ):
     """Sum of the loss over a chunk (targets T[rows]); overwrites dZ.
 
@@ -37,7 +39,7 @@ def output_delta(Z, A, T, rows, loss_code, act_code, dZ):
                 zmax = max(zmax, Z[r, j])
             s = 0.0
             for j in range(m):
-                s += np.exp(Z[r, j] - zmax)
+                s += fast_exp(Z[r, j] - zmax)
             lse = zmax + np.log(s)  # log-sum-exp: the loss from Z, not log(A), so A = 0 is no -inf
             for j in range(m):
                 total += T[rows[r], j] * (lse - Z[r, j])

@@ -12,9 +12,10 @@ from .activations import PRELU, activate, activation_backward
 from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forward, backprop_input, partial_weight_grad
 from .layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, UNIT_OFF, W_OFF
 from .losses import MSE, output_delta
+from .options import KERNEL
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def layer_params(theta, layout, l):
     """Views of layer l's W (fan_in, fan_out), b and PReLU slopes (empty if none) in theta."""
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
@@ -25,7 +26,7 @@ def layer_params(theta, layout, l):
     return W, b, alpha
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def _units(buf, layout, l, c, chunk):
     """Layer l's (c, fan_out) block of a per-unit scratch buffer laid out for ``chunk`` rows."""
     off = chunk * layout[l, UNIT_OFF]
@@ -33,7 +34,7 @@ def _units(buf, layout, l, c, chunk):
     return buf[off : off + c * m].reshape(c, m)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _workspace(theta, layout, n_in, chunk, use_blas, n_parts):
     """Scratch for one chunk: inputs, net inputs Z, outputs A, deltas dZ, and per thread a
     block of BLAS dW products and a non-zero index list."""
@@ -64,19 +65,19 @@ _PARALLEL = {"prange": True, "comprehension": False, "setitem": False, "reductio
              "stencil": False, "fusion": False, "inplace_binop": False}
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def _part(t, n_parts, n):
     """Bounds [lo, hi) of part t of range(n) cut into n_parts near-equal parts."""
     return t * n // n_parts, (t + 1) * n // n_parts
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _gather(X, rows, A_in):
     for r in range(rows.size):
         A_in[r, :] = X[rows[r]]  # gather: the data itself is never permuted
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(**KERNEL, parallel=_PARALLEL)
 def forward_chunk(theta, layout, act_params, use_blas, X, rows, train, key, X0, Zb, Ab, nz, chunk, n_parts):
     """Forward pass of examples X[rows] into Zb / Ab; returns (inputs, outputs) views."""
     c = rows.size
@@ -105,7 +106,7 @@ def forward_chunk(theta, layout, act_params, use_blas, X, rows, train, key, X0, 
     return A_in, A
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(**KERNEL, parallel=_PARALLEL)
 def _activation_backward_parts(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, train, key, layer, rows, n_parts):
     """activation_backward over row parts; PReLU sums its slope gradient over all rows: one part."""
     if n_parts == 1 or code == PRELU:
@@ -118,7 +119,7 @@ def _activation_backward_parts(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, tra
                                 layer, rows[r0:r1])
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(**KERNEL, parallel=_PARALLEL)
 def _backward_chunk(theta, out, scale, layout, act_params, use_blas, train, key, rows, A_in, Zb, Ab, dZb, tmp, nz,
                     chunk, n_parts):
     """Backpropagate the output deltas in dZb; out += scale * gradient (W before it moves)."""
@@ -149,7 +150,7 @@ def _backward_chunk(theta, out, scale, layout, act_params, use_blas, train, key,
         _add_weight_grad_parts(A_prev, dZ, dW, scale, blas, tmp, nz, n_parts)
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(**KERNEL, parallel=_PARALLEL)
 def _add_weight_grad_parts(A, dZ, dW, scale, blas, tmp, nz, n_parts):
     """dW += scale * A.T @ dZ. Row loops: each thread owns rows k of dW. BLAS: each thread
     multiplies its rows r of the chunk into its own block of tmp, then the blocks are summed."""
@@ -175,7 +176,7 @@ def _add_weight_grad_parts(A, dZ, dW, scale, blas, tmp, nz, n_parts):
         add_partial_sums(tmp, n_parts, dW, scale, k0, k1)
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(**KERNEL, parallel=_PARALLEL)
 def _output_delta_parts(Z, A, T, rows, loss_code, code, dZ, n_parts):
     if n_parts == 1:
         return output_delta(Z, A, T, rows, loss_code, code, dZ)
@@ -187,7 +188,7 @@ def _output_delta_parts(Z, A, T, rows, loss_code, code, dZ, n_parts):
     return total
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def batch_pass(theta, out, scale, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, chunk, n_parts):
     """out += scale * gradient of the summed loss over X[rows]; returns the summed loss."""
     X0, Zb, Ab, dZb, tmp, nz = ws
@@ -210,7 +211,7 @@ def batch_pass(theta, out, scale, layout, act_params, use_blas, X, T, rows, loss
     return total
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def sgd_update(theta, grad, velocity, layout, lr, momentum, nesterov, weight_decay):
     """SGD step with L2 decay on the weights W (not b, not slopes) and (Nesterov) momentum.
 
@@ -234,7 +235,7 @@ def sgd_update(theta, grad, velocity, layout, lr, momentum, nesterov, weight_dec
         theta[i] += mu * v - eta * grad[i] if nesterov else v
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def train_epoch(theta, grad, velocity, layout, act_params, use_blas, X, T, order, batch_size, chunk, n_parts,
                 lr, momentum, nesterov, weight_decay, loss_code, fused, key):
     """One epoch over X[order] in batches of ``batch_size``; lr[step] is the rate of each step.
@@ -260,7 +261,7 @@ def train_epoch(theta, grad, velocity, layout, act_params, use_blas, X, T, order
     return total, step
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def loss_and_grad(theta, grad, layout, act_params, use_blas, X, T, loss_code, train, key, chunk, n_parts):
     """Mean loss over X and its gradient, written into grad (no update)."""
     ws = _workspace(theta, layout, X.shape[1], chunk, use_blas, n_parts)
@@ -271,7 +272,7 @@ def loss_and_grad(theta, grad, layout, act_params, use_blas, X, T, loss_code, tr
     return total / n
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts, out):
     """Inference outputs of every row of X into out (n, n_outputs).
 

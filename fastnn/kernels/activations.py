@@ -32,19 +32,60 @@ SELU_LAMBDA = 1.0507009873554805  # Klambauer et al. 2017, eq. 2
 SELU_ALPHA = 1.6732632423543772
 
 
-@njit(**KERNEL, inline="always")
+# One scalar function per formula. act_forward / act_grad dispatch on the code (one call
+# per element, as a GPU thread would); the layer loops below call the hot ones directly, so
+# the compiler sees straight-line arithmetic it can vectorise.
+
+
+@njit(**KERNEL)
+def logistic(z):
+    return 1.0 / (1.0 + fast_exp(-z))  # fast_exp clamps: no overflow for very negative z
+
+
+@njit(**KERNEL)
+def lecun_tanh(z):
+    return LECUN_A * fast_tanh(LECUN_S * z)
+
+
+@njit(**KERNEL)
+def relu(z):
+    return z if z > 0.0 else 0.0 * z
+
+
+@njit(**KERNEL)
+def d_logistic(y):
+    return y * (1.0 - y)
+
+
+@njit(**KERNEL)
+def d_tanh(y):
+    return 1.0 - y * y
+
+
+@njit(**KERNEL)
+def d_lecun_tanh(y):
+    t = y / LECUN_A
+    return LECUN_A * LECUN_S * (1.0 - t * t)
+
+
+@njit(**KERNEL)
+def d_relu(z):
+    return 1.0 if z > 0.0 else 0.0
+
+
+@njit(**KERNEL)
 def act_forward(code, z, p1):
     """f(z) for activation ``code``; p1 is the leaky slope, tanh_linear's a or ELU's alpha."""
     if code == LOGISTIC:
-        return 1.0 / (1.0 + fast_exp(-z))  # fast_exp clamps: no overflow for very negative z
+        return logistic(z)
     if code == TANH:
         return fast_tanh(z)
     if code == LECUN_TANH:
-        return LECUN_A * fast_tanh(LECUN_S * z)
+        return lecun_tanh(z)
     if code == TANH_LINEAR:
         return fast_tanh(z) + p1 * z
     if code == RELU:
-        return z if z > 0.0 else 0.0 * z
+        return relu(z)
     if code == LEAKY_RELU or code == RRELU or code == PRELU:
         return z if z > 0.0 else p1 * z
     if code == ELU:
@@ -54,21 +95,20 @@ def act_forward(code, z, p1):
     return z
 
 
-@njit(**KERNEL, inline="always")
+@njit(**KERNEL)
 def act_grad(code, z, y, p1):
     """f'(z) given the net input z and the output y = f(z) (reused where it is cheaper)."""
     if code == LOGISTIC:
-        return y * (1.0 - y)
+        return d_logistic(y)
     if code == TANH:
-        return 1.0 - y * y
+        return d_tanh(y)
     if code == LECUN_TANH:
-        t = y / LECUN_A
-        return LECUN_A * LECUN_S * (1.0 - t * t)
+        return d_lecun_tanh(y)
     if code == TANH_LINEAR:
         t = fast_tanh(z)
         return 1.0 - t * t + p1
     if code == RELU:
-        return 1.0 if z > 0.0 else 0.0
+        return d_relu(z)
     if code == LEAKY_RELU or code == RRELU or code == PRELU:
         return 1.0 if z > 0.0 else p1
     if code == ELU:
@@ -125,26 +165,29 @@ def activate(Z, A, code, p1, p2, alpha, train, key, layer, rows):
             for j in range(m):
                 A[b, j] /= s
         return
-    if code == PRELU or code == RRELU:
+    # The common activations get loops of their own (vectorised); the rest go element by element.
+    if code == TANH:
         for b in range(B):
             for j in range(m):
-                p = unit_slope(code, p1, p2, alpha, j, train, key, layer, rows[b])
-                A[b, j] = act_forward(code, Z[b, j], p)
-    elif code == TANH:
-        _activate_rows(Z, A, TANH, p1)  # a constant code: the compiler folds act_forward's branches
+                A[b, j] = fast_tanh(Z[b, j])
     elif code == LECUN_TANH:
-        _activate_rows(Z, A, LECUN_TANH, p1)
+        for b in range(B):
+            for j in range(m):
+                A[b, j] = lecun_tanh(Z[b, j])
+    elif code == LOGISTIC:
+        for b in range(B):
+            for j in range(m):
+                A[b, j] = logistic(Z[b, j])
     elif code == RELU:
-        _activate_rows(Z, A, RELU, p1)
+        for b in range(B):
+            for j in range(m):
+                A[b, j] = relu(Z[b, j])
     else:
-        _activate_rows(Z, A, code, p1)
-
-
-@njit(**KERNEL, inline="always")
-def _activate_rows(Z, A, code, p1):
-    for b in range(Z.shape[0]):
-        for j in range(Z.shape[1]):
-            A[b, j] = act_forward(code, Z[b, j], p1)
+        per_unit = code == PRELU or code == RRELU
+        for b in range(B):
+            for j in range(m):
+                p = unit_slope(code, p1, p2, alpha, j, train, key, layer, rows[b]) if per_unit else p1
+                A[b, j] = act_forward(code, Z[b, j], p)
 
 
 @njit(**KERNEL)
@@ -162,8 +205,25 @@ def activation_backward(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, train, key
                     dZ[b, j] *= alpha[j]
             dalpha[j] += scale * g
         return
-    per_unit = code == RRELU
-    for b in range(B):
-        for j in range(m):
-            p = unit_slope(code, p1, p2, alpha, j, train, key, layer, rows[b]) if per_unit else p1
-            dZ[b, j] *= act_grad(code, Z[b, j], A[b, j], p)
+    if code == TANH:
+        for b in range(B):
+            for j in range(m):
+                dZ[b, j] *= d_tanh(A[b, j])
+    elif code == LECUN_TANH:
+        for b in range(B):
+            for j in range(m):
+                dZ[b, j] *= d_lecun_tanh(A[b, j])
+    elif code == LOGISTIC:
+        for b in range(B):
+            for j in range(m):
+                dZ[b, j] *= d_logistic(A[b, j])
+    elif code == RELU:
+        for b in range(B):
+            for j in range(m):
+                dZ[b, j] *= d_relu(Z[b, j])
+    else:
+        per_unit = code == RRELU
+        for b in range(B):
+            for j in range(m):
+                p = unit_slope(code, p1, p2, alpha, j, train, key, layer, rows[b]) if per_unit else p1
+                dZ[b, j] *= act_grad(code, Z[b, j], A[b, j], p)

@@ -36,7 +36,9 @@ def fast_exp(x):
     """
     x = -708.0 if x < -708.0 else x
     x = 708.0 if x > 708.0 else x
-    k = np.int64(x * _LOG2E + 1024.5) - 1024  # floor of a positive number by truncation
+    # floor of a positive number by truncation; int32, because AVX2 converts packed doubles
+    # to int32 but not to int64 (an int64 conversion here makes the whole loop scalar)
+    k = np.int32(x * _LOG2E + 1024.5) - np.int32(1024)
     n = np.float64(k)
     r = (x - n * _LN2_HI) - n * _LN2_LO
     p = 1.0 / 6227020800.0
@@ -53,7 +55,7 @@ def fast_exp(x):
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    return p * _int64_bits_as_float64((k + 1023) << 52)
+    return p * _int64_bits_as_float64((np.int64(k) + 1023) << 52)
 
 
 @njit(**KERNEL, inline="always")

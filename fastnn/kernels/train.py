@@ -72,38 +72,73 @@ def _part(t, n_parts, n):
 
 
 @njit(**KERNEL)
+def param_views(theta, layout):
+    """Per-layer views into theta: lists of W (fan_in, fan_out), b and PReLU slopes.
+
+    Made once per kernel call, not per example: each view costs a reshape and two atomic
+    reference counts, which in online learning of a small network were half the time.
+    """
+    L = layout.shape[0]
+    Ws = [layer_params(theta, layout, l)[0] for l in range(L)]
+    bs = [layer_params(theta, layout, l)[1] for l in range(L)]
+    alphas = [layer_params(theta, layout, l)[2] for l in range(L)]
+    return Ws, bs, alphas
+
+
+@njit(**KERNEL)
+def unit_views(ws, layout, c, chunk):
+    """Views of the chunk scratch for its first c rows: the inputs, and per layer Z, A, dZ."""
+    X0, Zb, Ab, dZb = ws[0], ws[1], ws[2], ws[3]
+    L = layout.shape[0]
+    n_in = layout[0, FAN_IN]
+    A_in = X0[: c * n_in].reshape(c, n_in)
+    Zs = [_units(Zb, layout, l, c, chunk) for l in range(L)]
+    As = [_units(Ab, layout, l, c, chunk) for l in range(L)]
+    Ds = [_units(dZb, layout, l, c, chunk) for l in range(L)]
+    return A_in, Zs, As, Ds
+
+
+@njit(**KERNEL)
 def _gather(X, rows, A_in):
+    # Gather: the data itself is never permuted. A plain loop: slice assignment compiles slowly.
     for r in range(rows.size):
-        A_in[r, :] = X[rows[r]]  # gather: the data itself is never permuted
+        for k in range(A_in.shape[1]):
+            A_in[r, k] = X[rows[r], k]
+
+
+@njit(**KERNEL)
+def forward_chunk(params, units, layout, act_params, use_blas, X, rows, train, key, nz, n_parts):
+    """Forward pass of examples X[rows] into the unit views (inputs, Z and A of every layer)."""
+    Ws, bs, alphas = params
+    A_in, Zs, As, _ = units
+    _gather(X, rows, A_in)
+    for l in range(layout.shape[0]):
+        A = A_in if l == 0 else As[l - 1]
+        _affine_parts(A, Ws[l], bs[l], Zs[l], use_blas[l] != 0, nz, n_parts)
+        _activate_parts(Zs[l], As[l], layout[l, ACT], act_params[l, 0], act_params[l, 1], alphas[l], train, key, l,
+                        rows, n_parts)
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
-def forward_chunk(theta, layout, act_params, use_blas, X, rows, train, key, X0, Zb, Ab, nz, chunk, n_parts):
-    """Forward pass of examples X[rows] into Zb / Ab; returns (inputs, outputs) views."""
-    c = rows.size
-    n_in = X.shape[1]
-    A_in = X0[: c * n_in].reshape(c, n_in)
-    _gather(X, rows, A_in)
-    A = A_in
-    for l in range(layout.shape[0]):
-        W, b, alpha = layer_params(theta, layout, l)
-        Z = _units(Zb, layout, l, c, chunk)
-        A_next = _units(Ab, layout, l, c, chunk)
-        code, p1, p2 = layout[l, ACT], act_params[l, 0], act_params[l, 1]
-        if n_parts == 1:
-            affine_forward(A, W, b, Z, use_blas[l] != 0, nz[0])
-        else:
-            for t in prange(n_parts):
-                r0, r1 = _part(t, n_parts, c)
-                affine_forward(A[r0:r1], W, b, Z[r0:r1], use_blas[l] != 0, nz[t])
-        if n_parts == 1:
-            activate(Z, A_next, code, p1, p2, alpha, train, key, l, rows)
-        else:
-            for t in prange(n_parts):
-                r0, r1 = _part(t, n_parts, c)
-                activate(Z[r0:r1], A_next[r0:r1], code, p1, p2, alpha, train, key, l, rows[r0:r1])
-        A = A_next
-    return A_in, A
+def _affine_parts(A, W, b, Z, blas, nz, n_parts):
+    if n_parts == 1:
+        affine_forward(A, W, b, Z, blas, nz[0])
+    else:
+        c = A.shape[0]
+        for t in prange(n_parts):
+            r0, r1 = _part(t, n_parts, c)
+            affine_forward(A[r0:r1], W, b, Z[r0:r1], blas, nz[t])
+
+
+@njit(**KERNEL, parallel=_PARALLEL)
+def _activate_parts(Z, A, code, p1, p2, alpha, train, key, layer, rows, n_parts):
+    if n_parts == 1:
+        activate(Z, A, code, p1, p2, alpha, train, key, layer, rows)
+    else:
+        c = Z.shape[0]
+        for t in prange(n_parts):
+            r0, r1 = _part(t, n_parts, c)
+            activate(Z[r0:r1], A[r0:r1], code, p1, p2, alpha, train, key, layer, rows[r0:r1])
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
@@ -120,34 +155,32 @@ def _activation_backward_parts(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, tra
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
-def _backward_chunk(theta, out, scale, layout, act_params, use_blas, train, key, rows, A_in, Zb, Ab, dZb, tmp, nz,
-                    chunk, n_parts):
-    """Backpropagate the output deltas in dZb; out += scale * gradient (W before it moves)."""
-    c = rows.size
+def _backprop_input_parts(dZ, W, dA, blas, n_parts):
+    if n_parts == 1:
+        backprop_input(dZ, W, dA, blas)
+    else:
+        c = dZ.shape[0]
+        for t in prange(n_parts):
+            r0, r1 = _part(t, n_parts, c)
+            backprop_input(dZ[r0:r1], W, dA[r0:r1], blas)
+
+
+@njit(**KERNEL)
+def _backward_chunk(params, grads, scale, units, layout, act_params, use_blas, train, key, rows, tmp, nz, n_parts):
+    """Backpropagate the output deltas; grads += scale * gradient (each W is used before it moves)."""
+    Ws, _, alphas = params
+    dWs, dbs, dalphas = grads
+    A_in, Zs, As, Ds = units
     for l in range(layout.shape[0] - 1, -1, -1):
-        W, _, _ = layer_params(theta, layout, l)
-        dW, db, _ = layer_params(out, layout, l)
-        dZ = _units(dZb, layout, l, c, chunk)
         blas = use_blas[l] != 0
         if l > 0:
-            dA = _units(dZb, layout, l - 1, c, chunk)
-            if n_parts == 1:
-                backprop_input(dZ, W, dA, blas)
-            else:
-                for t in prange(n_parts):
-                    r0, r1 = _part(t, n_parts, c)
-                    backprop_input(dZ[r0:r1], W, dA[r0:r1], blas)
-            _, _, alpha = layer_params(theta, layout, l - 1)
-            _, _, dalpha = layer_params(out, layout, l - 1)
-            code = layout[l - 1, ACT]
-            Zp, Ap = _units(Zb, layout, l - 1, c, chunk), _units(Ab, layout, l - 1, c, chunk)
+            _backprop_input_parts(Ds[l], Ws[l], Ds[l - 1], blas, n_parts)
             p1, p2 = act_params[l - 1, 0], act_params[l - 1, 1]
-            _activation_backward_parts(dA, Zp, Ap, code, p1, p2, alpha, dalpha, scale, train, key, l - 1, rows, n_parts)
-            A_prev = Ap
-        else:
-            A_prev = A_in
-        add_bias_grad(dZ, db, scale)
-        _add_weight_grad_parts(A_prev, dZ, dW, scale, blas, tmp, nz, n_parts)
+            _activation_backward_parts(Ds[l - 1], Zs[l - 1], As[l - 1], layout[l - 1, ACT], p1, p2, alphas[l - 1],
+                                       dalphas[l - 1], scale, train, key, l - 1, rows, n_parts)
+        A_prev = A_in if l == 0 else As[l - 1]
+        add_bias_grad(Ds[l], dbs[l], scale)
+        _add_weight_grad_parts(A_prev, Ds[l], dWs[l], scale, blas, tmp, nz, n_parts)
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
@@ -189,25 +222,32 @@ def _output_delta_parts(Z, A, T, rows, loss_code, code, dZ, n_parts):
 
 
 @njit(**KERNEL)
-def batch_pass(theta, out, scale, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, chunk, n_parts):
-    """out += scale * gradient of the summed loss over X[rows]; returns the summed loss."""
-    X0, Zb, Ab, dZb, tmp, nz = ws
+def _chunk_units(ws, full, layout, c, chunk):
+    """The unit views for a chunk of c rows: the prepared full-chunk views unless it is short."""
+    return full if c == chunk else unit_views(ws, layout, c, chunk)
+
+
+@njit(**KERNEL)
+def batch_pass(params, grads, scale, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, full,
+               chunk, n_parts):
+    """grads += scale * gradient of the summed loss over X[rows]; returns the summed loss.
+
+    ``full``: unit_views for a whole chunk, prepared once by the caller.
+    """
+    tmp, nz = ws[4], ws[5]
     L = layout.shape[0]
+    code = layout[L - 1, ACT]
     total = 0.0
     for c0 in range(0, rows.size, chunk):
         r = rows[c0 : c0 + chunk]
-        A_in, A = forward_chunk(theta, layout, act_params, use_blas, X, r, train, key, X0, Zb, Ab, nz, chunk, n_parts)
-        Z = _units(Zb, layout, L - 1, r.size, chunk)
-        dZ = _units(dZb, layout, L - 1, r.size, chunk)
-        code = layout[L - 1, ACT]
+        units = _chunk_units(ws, full, layout, r.size, chunk)
+        forward_chunk(params, units, layout, act_params, use_blas, X, r, train, key, nz, n_parts)
+        Z, A, dZ = units[1][L - 1], units[2][L - 1], units[3][L - 1]
         total += _output_delta_parts(Z, A, T, r, loss_code, code, dZ, n_parts)
         if loss_code == MSE:
-            _, _, alpha = layer_params(theta, layout, L - 1)
-            _, _, dalpha = layer_params(out, layout, L - 1)
-            p1, p2 = act_params[L - 1, 0], act_params[L - 1, 1]
-            _activation_backward_parts(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, train, key, L - 1, r, n_parts)
-        _backward_chunk(theta, out, scale, layout, act_params, use_blas, train, key, r, A_in, Zb, Ab, dZb, tmp, nz,
-                        chunk, n_parts)
+            _activation_backward_parts(dZ, Z, A, code, act_params[L - 1, 0], act_params[L - 1, 1],
+                                       params[2][L - 1], grads[2][L - 1], scale, train, key, L - 1, r, n_parts)
+        _backward_chunk(params, grads, scale, units, layout, act_params, use_blas, train, key, r, tmp, nz, n_parts)
     return total
 
 
@@ -244,16 +284,21 @@ def train_epoch(theta, grad, velocity, layout, act_params, use_blas, X, T, order
     non-finite loss, as soon as the loss overflows: the caller restores the weights.
     """
     ws = _workspace(theta, layout, X.shape[1], chunk, use_blas, n_parts)
+    full = unit_views(ws, layout, chunk, chunk)
+    params = param_views(theta, layout)
+    grads = params if fused else param_views(grad, layout)
     total = 0.0
     step = 0
     for start in range(0, order.size, batch_size):
         rows = order[start : start + batch_size]
         if fused:
             scale = -lr[step] / rows.size
-            total += batch_pass(theta, theta, scale, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws, chunk, n_parts)
         else:
             grad[:] = 0.0
-            total += batch_pass(theta, grad, 1.0 / rows.size, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws, chunk, n_parts)
+            scale = 1.0 / rows.size
+        total += batch_pass(params, grads, scale, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws,
+                            full, chunk, n_parts)
+        if not fused:
             sgd_update(theta, grad, velocity, layout, lr[step], momentum, nesterov, weight_decay)
         step += 1
         if not np.isfinite(total):
@@ -268,7 +313,8 @@ def loss_and_grad(theta, grad, layout, act_params, use_blas, X, T, loss_code, tr
     rows = np.arange(X.shape[0])
     grad[:] = 0.0
     n = X.shape[0]
-    total = batch_pass(theta, grad, 1.0 / n, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, chunk, n_parts)
+    total = batch_pass(param_views(theta, layout), param_views(grad, layout), 1.0 / n, layout, act_params, use_blas,
+                       X, T, rows, loss_code, train, key, ws, unit_views(ws, layout, chunk, chunk), chunk, n_parts)
     return total / n
 
 
@@ -279,17 +325,19 @@ def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts
     Returns the summed loss against T, or 0.0 when T has no rows (prediction only).
     """
     ws = _workspace(theta, layout, X.shape[1], chunk, use_blas, n_parts)
-    X0, Zb, Ab, dZb, _, nz = ws
+    full = unit_views(ws, layout, chunk, chunk)
+    params = param_views(theta, layout)
     L = layout.shape[0]
     n = X.shape[0]
     rows = np.arange(n)
     total = 0.0
     for c0 in range(0, n, chunk):
         r = rows[c0 : c0 + chunk]
-        _, A = forward_chunk(theta, layout, act_params, use_blas, X, r, False, np.uint64(0), X0, Zb, Ab, nz, chunk, n_parts)
+        units = _chunk_units(ws, full, layout, r.size, chunk)
+        forward_chunk(params, units, layout, act_params, use_blas, X, r, False, np.uint64(0), ws[5], n_parts)
+        A = units[2][L - 1]
         out[c0 : c0 + r.size] = A
         if T.shape[0] > 0:
-            Z = _units(Zb, layout, L - 1, r.size, chunk)
-            dZ = _units(dZb, layout, L - 1, r.size, chunk)
-            total += _output_delta_parts(Z, A, T, r, loss_code, layout[L - 1, ACT], dZ, n_parts)
+            total += _output_delta_parts(units[1][L - 1], A, T, r, loss_code, layout[L - 1, ACT], units[3][L - 1],
+                                         n_parts)
     return total

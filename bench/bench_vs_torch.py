@@ -1,8 +1,10 @@
 """fastnn against PyTorch (eager, a normal training loop) in one process, same data and network.
 
-    python bench/bench_vs_torch.py [--threads 1] [--n 20000] [--repeat 3]
+    python bench/bench_vs_torch.py [--threads 1] [--n 20000] [--repeat 5]
 
 Real MNIST from $FASTNN_MNIST or ../shared/data/mnist.npz (the synthetic task otherwise).
+--threads sets Numba's threads (fastnn splits chunks of 64 or more examples over them), the
+BLAS threads and PyTorch's.
 784-128-10 tanh / softmax, cross-entropy, plain SGD, float32; online and mini-batches of
 8, 32, 128, 512; plus 64-32-10 online on MNIST shrunk to 8x8. Each figure is the median of
 ``repeat`` epochs after a warm-up epoch (compilation apart). PyTorch rows are skipped, with
@@ -14,6 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -69,7 +72,7 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--n", type=int, default=20000, help="training examples per epoch (fastnn)")
     p.add_argument("--n-torch-online", type=int, default=4000, help="examples per online epoch for PyTorch (it is slow)")
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=5)
     a = p.parse_args()
     try:
         import torch
@@ -82,17 +85,20 @@ def main():
           + (f", torch {torch.__version__}" if torch else ", torch not installed (pip install torch)"))
     print(f"{'network':<12}{'batch':>6}{'fastnn ex/s':>14}{'torch ex/s':>13}{'ratio':>8}")
     runs = [(784, 128, b) for b in (1, 8, 32, 128, 512)] + ([(64, 32, 1)] if x8 is not None else [])
+    numba.set_num_threads(a.threads)
+    ours, theirs = [], []
     with threadpool_limits(a.threads):
+        # All fastnn runs first: PyTorch's OpenMP threads keep spinning for a while after
+        # each call and would steal the second core from whatever runs next.
+        for n_in, hidden, batch in runs:
+            ours.append(time_fastnn(x if n_in == 784 else x8, y, hidden, batch, a.repeat))
         for n_in, hidden, batch in runs:
             xs = x if n_in == 784 else x8
-            ours = time_fastnn(xs, y, hidden, batch, a.repeat)
-            theirs = None
-            if torch is not None:
-                m = a.n_torch_online if batch == 1 else len(xs)
-                theirs = time_torch(torch, xs[:m], y[:m], hidden, batch, a.repeat)
-            t = f"{theirs:>13,.0f}{ours / theirs:>8.1f}" if theirs else f"{'-':>13}{'-':>8}"
-            print(f"{f'{n_in}-{hidden}-10':<12}{batch:>6}{ours:>14,.0f}{t}")
-
+            m = a.n_torch_online if batch == 1 else len(xs)
+            theirs.append(time_torch(torch, xs[:m], y[:m], hidden, batch, a.repeat) if torch else None)
+    for (n_in, hidden, batch), mine, peer in zip(runs, ours, theirs):
+        t = f"{peer:>13,.0f}{mine / peer:>8.1f}" if peer else f"{'-':>13}{'-':>8}"
+        print(f"{f'{n_in}-{hidden}-10':<12}{batch:>6}{mine:>14,.0f}{t}")
 
 if __name__ == "__main__":
     main()

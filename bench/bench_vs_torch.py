@@ -3,7 +3,7 @@
     python bench/bench_vs_torch.py [--threads 1] [--n 20000] [--repeat 5]
 
 Real MNIST from $FASTNN_MNIST or ../shared/data/mnist.npz (the synthetic task otherwise).
---threads sets Numba's threads (fastnn splits chunks of 64 or more examples over them), the
+--threads sets Numba's threads (fastnn splits chunks of 32 or more examples over them), the
 BLAS threads and PyTorch's.
 784-128-10 tanh / softmax, cross-entropy, plain SGD, float32; online and mini-batches of
 8, 32, 128, 512; plus 64-32-10 online on MNIST shrunk to 8x8. Each figure is the median of

@@ -18,7 +18,7 @@ MODES = ("online", "minibatch", "batch")
 CHUNK = 512  # examples per forward/backward chunk: bounds scratch memory in full-batch mode
 BLAS_MIN_ROWS = 16  # below this many rows per chunk the row loops beat a BLAS call
 SPARSE_INPUT_DENSITY = 0.5  # inputs with fewer non-zeros than this use the zero-skipping loops
-PARALLEL_MIN_ROWS = 64  # chunks this large are split over numba.get_num_threads() threads
+PARALLEL_MIN_ROWS = 32  # chunks this large are split over numba.get_num_threads() threads
 
 
 def _threads():

@@ -98,6 +98,17 @@ def unit_views(ws, layout, c, chunk):
     return A_in, Zs, As, Ds
 
 
+@njit(**KERNEL, parallel=_PARALLEL)
+def _gather_parts(X, rows, A_in, n_parts):
+    if n_parts == 1:
+        _gather(X, rows, A_in)
+    else:
+        c = rows.size
+        for t in prange(n_parts):
+            r0, r1 = _part(t, n_parts, c)
+            _gather(X, rows[r0:r1], A_in[r0:r1])
+
+
 @njit(**KERNEL)
 def _gather(X, rows, A_in):
     # Gather: the data itself is never permuted. A plain loop: slice assignment compiles slowly.
@@ -111,7 +122,7 @@ def forward_chunk(params, units, layout, act_params, use_blas, X, rows, train, k
     """Forward pass of examples X[rows] into the unit views (inputs, Z and A of every layer)."""
     Ws, bs, alphas = params
     A_in, Zs, As, _ = units
-    _gather(X, rows, A_in)
+    _gather_parts(X, rows, A_in, n_parts)
     for l in range(layout.shape[0]):
         A = A_in if l == 0 else As[l - 1]
         _affine_parts(A, Ws[l], bs[l], Zs[l], use_blas[l] != 0, nz, n_parts)

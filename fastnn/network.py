@@ -51,6 +51,13 @@ class Network:
         Seeds the weights, the example order of every epoch and RReLU draws.
     input_dim : int, optional
         Number of inputs; by default taken from X at the first ``fit``.
+
+    Notes
+    -----
+    Chunks of 32 or more examples (mini-batches, full batches, prediction) are split over
+    Numba's threads (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``, all cores by default);
+    the results are the same for any number of threads up to rounding. Online learning runs on
+    one thread.
     """
 
     def __init__(self, layers, loss="cross_entropy", dtype="float32", seed=None, input_dim=None):

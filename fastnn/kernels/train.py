@@ -75,8 +75,8 @@ def _part(t, n_parts, n):
 def param_views(theta, layout):
     """Per-layer views into theta: lists of W (fan_in, fan_out), b and PReLU slopes.
 
-    Made once per kernel call, not per example: each view costs a reshape and two atomic
-    reference counts, which in online learning of a small network were half the time.
+    Made once per kernel call, not per example: each view costs a reshape (a call into C) and
+    two atomic reference counts; perf put those at about 30% of online learning on 64-32-10.
     """
     L = layout.shape[0]
     Ws = [layer_params(theta, layout, l)[0] for l in range(L)]

@@ -53,7 +53,10 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, threads, 
         raise click.BadParameter(str(e), param_hint="--activation")
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     if data:
-        x_train, y_train, x_test, y_test = datasets.load_npz(data)
+        try:
+            x_train, y_train, x_test, y_test = datasets.load_npz(data)
+        except (OSError, ValueError) as e:
+            raise click.BadParameter(f"cannot read {data}: {e}", param_hint="--data")
         source = data
     else:
         x_train, y_train, x_test, y_test = datasets.synthetic_mnist(n_train, max(1000, n_train // 4))

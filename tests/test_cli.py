@@ -25,3 +25,14 @@ def test_bench_rejects_bad_options():
     assert bad.exit_code == 2 and "comma-separated integers" in bad.output
     bad = runner.invoke(main, ["bench", "--activation", "swish", "--n-train", "100"])
     assert bad.exit_code == 2 and "activation must be one of" in bad.output
+
+
+def test_bench_reports_an_unreadable_data_file(tmp_path):
+    import numpy as np
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x_train=np.zeros((3, 4)))
+    result = CliRunner().invoke(main, ["bench", "--data", str(bad)])
+    assert result.exit_code == 2 and "lacks the array(s) ['y_train', 'x_test', 'y_test']" in result.output
+    (tmp_path / "junk.npz").write_text("not a zip")
+    result = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "junk.npz")])
+    assert result.exit_code == 2 and "cannot read" in result.output

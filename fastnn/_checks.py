@@ -34,7 +34,8 @@ def features(X, name, dtype, n_features=None):
         raise ValueError(f"{name} is empty (shape {X.shape}); pass at least one example with one feature")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features but the network takes {n_features}; pass the same columns as at fit")
-    X = np.ascontiguousarray(X, dtype=dtype)
+    with np.errstate(over="ignore"):  # values beyond float32's range become inf: reported by finite()
+        X = np.ascontiguousarray(X, dtype=dtype)
     finite(X, name)
     return X
 
@@ -46,12 +47,14 @@ def finite(a, name):
         if bad.any():
             where = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
-                f"{name} contains {int(bad.sum())} NaN or inf value(s), the first at index {where}; "
-                "remove or impute them"
+                f"{name} contains {int(bad.sum())} NaN or inf value(s) (or values beyond the range of "
+                f"{a.dtype}), the first at index {where}; remove, impute or rescale them"
             )
 
 
 def same_length(X, y, xname="X", yname="y"):
+    if np.ndim(y) == 0:
+        raise ValueError(f"{yname} must hold one target per example, got the scalar {y!r}")
     if len(X) != len(y):
         raise ValueError(f"{xname} and {yname} have different lengths ({len(X)} and {len(y)}); pass one target per example")
 
@@ -62,7 +65,7 @@ def number(name, value, low=None, high=None, low_open=False, high_open=False, in
     if isinstance(value, bool) or not isinstance(value, kind):
         what = "an integer" if integer else "a number"
         raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
-    if not np.isfinite(value):
+    if not integer and not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     lo_bad = low is not None and (value <= low if low_open else value < low)
     hi_bad = high is not None and (value >= high if high_open else value > high)

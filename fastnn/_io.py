@@ -1,8 +1,9 @@
 """Model files: one .npz of plain arrays and a JSON config, guarded by a SHA-256 digest.
 
 No pickle anywhere: ``np.load(..., allow_pickle=False)`` reads only numeric and string arrays,
-so loading a file never executes code. The digest turns a truncated or edited file into a
-clear error instead of a silently different model.
+so loading a file never executes code. The digest turns a damaged file into a clear error
+instead of a silently different model; as anyone can recompute it, the contents are also
+checked as untrusted input.
 """
 import hashlib
 import json
@@ -11,7 +12,7 @@ import zipfile
 import numpy as np
 
 from ._targets import Targets
-from .layers import Dense
+from .layers import Dense, build_layout
 
 FORMAT = "fastnn"
 VERSION = 1
@@ -43,40 +44,71 @@ def save(net, path):
         np.savez(f, **arrays)
 
 
+_ARRAYS = ("config", "sha256", "theta", "velocity", "classes")
+# What a crafted file can make json, numpy or the constructors raise; all become ValueError.
+_BAD_FILE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError, MemoryError, IndexError)
+
+
 def _read(path):
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise ValueError(f"{path!s} is not a readable fastnn model file (truncated or not an .npz?): {e}") from None
-    for key in ("config", "sha256", "theta", "velocity"):
-        if key not in arrays:
-            raise ValueError(f"{path!s} is not a fastnn model file: the array {key!r} is missing")
-    config_bytes = arrays.pop("config").tobytes()
-    digest = arrays.pop("sha256")
-    if not np.array_equal(digest, _digest(config_bytes, arrays)):
-        raise ValueError(f"{path!s} is corrupted or was modified after saving (its SHA-256 digest does not match)")
-    return json.loads(config_bytes.decode()), arrays
+            missing = [k for k in _ARRAYS[:4] if k not in data.files]
+            if missing:
+                raise ValueError(f"not a fastnn model file: the array(s) {missing} are missing")
+            arrays = {k: data[k] for k in _ARRAYS if k in data.files}  # only what a model holds
+        config_bytes = arrays.pop("config").tobytes()
+        digest = arrays.pop("sha256")
+        if not np.array_equal(digest, _digest(config_bytes, arrays)):
+            raise ValueError("the file is corrupted or was modified after saving (its SHA-256 digest does not match)")
+        config = json.loads(config_bytes.decode())
+    except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) + _BAD_FILE as e:
+        raise ValueError(f"{path!s} is not a readable fastnn model file: {e}") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT or config.get("version") != VERSION:
+        raise ValueError(f"{path!s} is not a fastnn model file of version {VERSION}")
+    return config, arrays
 
 
 def load(path, network_cls):
-    """Rebuild a Network from ``path``; every shape is checked against the config."""
+    """Rebuild a Network from ``path``; every array is checked against the config first.
+
+    The digest catches damage, not forgery (anyone can recompute it), so the contents are
+    checked as untrusted input: a crafted file raises ValueError and allocates nothing large.
+    """
     config, arrays = _read(path)
-    if config.get("format") != FORMAT or config.get("version") != VERSION:
-        raise ValueError(f"{path!s} is not a fastnn model file of version {VERSION}")
     try:
-        net = network_cls([Dense.from_config(c) for c in config["layers"]], loss=config["loss"],
-                          dtype=config["dtype"], seed=config["seed"], input_dim=config["input_dim"])
-        net._rng.bit_generator.state = config["rng_state"]
-        for name in ("theta", "velocity"):
-            a = arrays[name]
-            if a.shape != net._theta.shape or a.dtype != net._theta.dtype:
-                raise ValueError(f"array {name!r} has {a.dtype} {a.shape}, the layers need {net._theta.dtype} {net._theta.shape}")
-        net._theta[:], net._velocity[:] = arrays["theta"], arrays["velocity"]
-        t = config["targets"]
-        if t is not None:
-            classes = arrays.get("classes")
-            net._targets = Targets(classes=classes, n_targets=t["n_targets"], flat=t["flat"], values=tuple(t["values"]))
-    except (KeyError, TypeError, ValueError) as e:
+        return _build(config, arrays, network_cls)
+    except _BAD_FILE as e:
         raise ValueError(f"{path!s} holds an inconsistent fastnn model: {e}") from None
+
+
+def _build(config, arrays, network_cls):
+    layers = [Dense.from_config(c) for c in config["layers"]]
+    input_dim = config["input_dim"]
+    if not isinstance(input_dim, int) or input_dim < 1:
+        raise ValueError(f"input_dim must be a positive integer, got {input_dim!r}")
+    n_params = build_layout(input_dim, layers)[2]
+    for name in ("theta", "velocity"):  # before the network allocates anything
+        a = arrays[name]
+        if a.shape != (n_params,) or a.dtype != np.dtype(config["dtype"]) or not np.isfinite(a).all():
+            raise ValueError(f"array {name!r} ({a.dtype} {a.shape}) is not {n_params} finite {config['dtype']} numbers")
+    net = network_cls(layers, loss=config["loss"], dtype=config["dtype"], seed=config["seed"], input_dim=input_dim)
+    net._rng.bit_generator.state = config["rng_state"]
+    net._theta[:], net._velocity[:] = arrays["theta"], arrays["velocity"]
+    if config["targets"] is not None:
+        net._targets = _targets(config["targets"], arrays.get("classes"), layers[-1].units)
     return net
+
+
+def _targets(t, classes, n_outputs):
+    values = tuple(float(v) for v in t["values"])
+    if len(values) != 2 or not np.isfinite(values).all():
+        raise ValueError(f"target values must be two finite numbers, got {t['values']!r}")
+    if classes is None:
+        if t["n_targets"] != n_outputs or not isinstance(t["flat"], bool):
+            raise ValueError(f"{t['n_targets']!r} regression targets for {n_outputs} outputs")
+        return Targets(n_targets=n_outputs, flat=t["flat"])
+    expected = 2 if n_outputs == 1 else n_outputs
+    if classes.ndim != 1 or len(classes) != expected or classes.dtype.kind not in "biuU" \
+            or (len(classes) > 1 and not np.all(classes[1:] > classes[:-1])):
+        raise ValueError(f"classes must be {expected} sorted, distinct labels, got {classes!r:.100}")
+    return Targets(classes=classes, values=values)

@@ -47,7 +47,10 @@ class Targets:
             T = _regression(y, name)
             if T.shape[1] != self.n_targets:
                 raise ValueError(f"{name} has {T.shape[1]} target(s) per example; the network was fitted with {self.n_targets}")
-            return np.ascontiguousarray(T, dtype=dtype)
+            with np.errstate(over="ignore"):
+                T = np.ascontiguousarray(T, dtype=dtype)
+            _checks.finite(T, name)
+            return T
         labels = _labels(y, name)
         if labels.dtype.kind != self.classes.dtype.kind and not (labels.dtype.kind in "iub" and self.classes.dtype.kind in "iub"):
             raise ValueError(f"{name} holds labels of dtype {labels.dtype}; the network was fitted on labels {self.classes.tolist()}")

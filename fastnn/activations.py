@@ -4,6 +4,8 @@ Use a name for the defaults (``Dense(64, activation="leaky_relu")``) or an objec
 parameters (``Dense(64, activation=LeakyReLU(alpha=0.2))``). The formulas live once, in
 :mod:`fastnn.kernels.activations`.
 """
+import numbers
+
 from .kernels import activations as _k
 
 
@@ -34,7 +36,7 @@ class Activation:
 
 def _check_range(owner, name, value, low, high, hint):
     """Reject a parameter outside [low, high) with a message naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{owner}: {name} must be a number, got {value!r} ({type(value).__name__})")
     value = float(value)
     if not (low <= value < high):

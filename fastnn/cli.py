@@ -1,6 +1,7 @@
 """The `fastnn` command line. No logic here: it parses, calls fastnn.bench and prints."""
 import json
 import sys
+import zipfile
 
 import click
 
@@ -48,14 +49,15 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, threads, 
     from . import activations, bench as b, datasets
 
     try:
-        activations.get(activation)
+        if not activations.get(activation).hidden:
+            raise ValueError(f"{activation} cannot be used on hidden layers")
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--activation")
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     if data:
         try:
             x_train, y_train, x_test, y_test = datasets.load_npz(data)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise click.BadParameter(f"cannot read {data}: {e}", param_hint="--data")
         source = data
     else:

@@ -16,8 +16,8 @@ class Dense:
         See :mod:`fastnn.activations`.
     init : str or None
         Weight initialiser (see :mod:`fastnn.initializers`); None takes the activation's
-        default: he_normal for the ReLU family, lecun_normal for lecun_tanh, tanh_linear
-        and selu, glorot_uniform otherwise.
+        default: he_normal for the ReLU family and ELU, lecun_normal for lecun_tanh,
+        tanh_linear and selu, glorot_uniform otherwise.
     """
 
     def __init__(self, units, activation="linear", init=None):
@@ -56,6 +56,11 @@ def check_layers(layers):
             )
         if last and not act.output:
             raise ValueError(f"layers[{i}] (the output layer) cannot use {act.name}; use it on hidden layers")
+        if act.name == "softmax" and layer.units < 2:
+            raise ValueError(
+                f"layers[{i}] is a softmax over {layer.units} unit: its output is always 1 and it learns nothing; "
+                "use Dense(1, activation='logistic') for two classes"
+            )
     return list(layers)
 
 

@@ -65,9 +65,7 @@ class Network:
         self.loss = loss
         self._loss_code = losses.check(loss, self.layers[-1].activation.name)
         self.dtype = np.dtype(_checks.dtype(dtype)).name
-        if seed is not None:
-            _checks.number("seed", seed, low=0, integer=True)
-        self.seed = seed
+        self.seed = None if seed is None else _checks.number("seed", seed, low=0, high=2**63 - 1, integer=True)
         self._rng = np.random.default_rng(seed)
         self.input_dim = None
         self._theta = self._velocity = None
@@ -160,7 +158,7 @@ class Network:
         opts = {
             "mode": mode,
             "epochs": _checks.number("epochs", epochs, low=1, integer=True),
-            "lr": _checks.number("lr", lr, low=0.0, low_open=True),
+            "lr": _checks.number("lr", lr, low=0.0, low_open=True, high=float(np.finfo(self.dtype).max)),
             "batch_size": None if batch_size is None else _checks.number("batch_size", batch_size, low=1, integer=True),
             "momentum": _checks.number("momentum", momentum, low=0.0, high=1.0, high_open=True),
             "weight_decay": _checks.number("weight_decay", weight_decay, low=0.0),
@@ -214,7 +212,7 @@ class Network:
                 if not np.isfinite(total):
                     self.diverged_ = True
                     warnings.warn(
-                        f"training diverged in epoch {epoch + 1} (the loss became {total}); the weights were restored "
+                        f"training diverged in epoch {epoch + 1} (the loss or the weights became {total}); the weights were restored "
                         f"to the end of the last finite epoch. Lower the learning rate (lr={opts['lr']}).",
                         DivergenceWarning, stacklevel=3)
                     break
@@ -240,8 +238,11 @@ class Network:
             self._theta, grad, self._velocity, self._layout, self._act_params, use_blas, X, T, order, B, chunk,
             n_parts, lr_table, opts["momentum"], opts["nesterov"], opts["weight_decay"], self._loss_code, fused, key)
         elapsed = time.perf_counter() - t0
-        if not np.isfinite(total):
+        # The loss is measured before each update, so the last updates of an epoch can break
+        # the weights with the loss still finite: check the weights themselves too.
+        if not (np.isfinite(total) and np.isfinite(self._theta).all() and np.isfinite(self._velocity).all()):
             self._theta[:], self._velocity[:] = saved
+            total = np.inf if np.isfinite(total) else total
         return total, elapsed
 
     def _record_validation(self, history, Xv, Tv, plan):
@@ -279,7 +280,12 @@ class Network:
         return self._targets.decode(self._forward(X)[1])
 
     def predict_proba(self, X):
-        """Class probabilities (n, n_classes); needs loss='cross_entropy'."""
+        """Class probabilities (n, n_classes); needs loss='cross_entropy'.
+
+        Softmax outputs sum to one over the classes. One logistic unit gives (1 - p, p). One
+        logistic unit per class gives independent one-vs-rest probabilities, which need not
+        sum to one.
+        """
         X = self._checked_X(X)
         if self._targets is None or not self._targets.classification or self.loss != "cross_entropy":
             raise ValueError("predict_proba needs a classifier trained with loss='cross_entropy'; use forward(X) for raw outputs")
@@ -347,7 +353,8 @@ class Network:
                 value = np.asarray(got[name])
                 if value.shape != ref.shape or value.dtype.kind not in "biuf":
                     raise ValueError(f"weights[{l}][{name!r}] must be a numeric array of shape {ref.shape}, got {value.dtype} {value.shape}")
-                _checks.finite(value.astype(np.float64), f"weights[{l}][{name!r}]")
+                with np.errstate(over="ignore"):  # values beyond the dtype's range become inf: reported below
+                    _checks.finite(value.astype(self.dtype), f"weights[{l}][{name!r}]")
         for l, got in enumerate(weights):
             for name, offset_col in (("W", W_OFF), ("b", B_OFF), ("alpha", ALPHA_OFF)):
                 if name in got:

@@ -25,6 +25,8 @@ def test_bench_rejects_bad_options():
     assert bad.exit_code == 2 and "comma-separated integers" in bad.output
     bad = runner.invoke(main, ["bench", "--activation", "swish", "--n-train", "100"])
     assert bad.exit_code == 2 and "activation must be one of" in bad.output
+    bad = runner.invoke(main, ["bench", "--activation", "softmax", "--n-train", "100"])
+    assert bad.exit_code == 2 and "cannot be used on hidden layers" in bad.output
 
 
 def test_bench_reports_an_unreadable_data_file(tmp_path):

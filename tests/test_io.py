@@ -67,10 +67,62 @@ def test_not_a_model(tmp_path):
         fastnn.load(tmp_path / "text.npz")
 
 
-def test_file_holds_no_pickled_objects(tmp_path):
+def test_file_holds_only_numbers_and_text(tmp_path):
     _, path, _, _ = trained(tmp_path)
-    # allow_pickle=False raises on any object array: every array must be plain numbers or text.
+    # allow_pickle=False raises on any object array; every array is numbers or text.
     with np.load(path, allow_pickle=False) as d:
-        assert {"theta", "velocity", "config", "sha256", "classes"} <= set(d.files)
-        for name in d.files:
-            assert not d[name].dtype.hasobject, name
+        assert set(d.files) == {"theta", "velocity", "config", "sha256", "classes"}
+        assert {d[k].dtype.kind for k in d.files} <= set("fuU")
+
+
+def forge(path, out, edit_config=None, **arrays):
+    """A copy of a model file with edits and a recomputed digest: damage the digest cannot see."""
+    import json
+    from fastnn import _io
+    with np.load(path) as d:
+        data = {k: d[k] for k in d.files}
+    config = json.loads(data.pop("config").tobytes())
+    data.pop("sha256")
+    if edit_config:
+        config = edit_config(config)
+    data.update(arrays)
+    config_bytes = json.dumps(config).encode()
+    data["sha256"] = _io._digest(config_bytes, data)
+    data["config"] = np.frombuffer(config_bytes, dtype=np.uint8)
+    np.savez(out, **data)
+    return out
+
+
+def set_key(key, value):
+    def edit(config):
+        config[key] = value
+        return config
+    return edit
+
+
+@pytest.mark.parametrize("edit,arrays,match", [
+    (lambda c: [], {}, "not a fastnn model file"),
+    (set_key("input_dim", None), {}, "input_dim"),
+    (set_key("rng_state", {"bit_generator": "PCG64", "state": {"state": -1, "inc": 1}, "has_uint32": 0, "uinteger": 0}),
+     {}, "inconsistent"),
+    (lambda c: {**c, "layers": [{**c["layers"][0], "units": 10**12}] + c["layers"][1:]}, {}, "finite"),
+    (None, {"classes": np.array(["a", "b", "c", "d", "e"])}, "classes must be 3"),
+    (None, {"classes": np.array(["b", "a", "c"])}, "sorted"),
+    (None, {"theta": "nan"}, "finite"),
+    (lambda c: {**c, "targets": {**c["targets"], "values": ["a", "b"]}}, {}, "inconsistent"),
+])
+def test_forged_files_raise_value_errors(tmp_path, edit, arrays, match):
+    _, path, _, _ = trained(tmp_path)
+    if arrays.get("theta") == "nan":
+        with np.load(path) as d:
+            arrays = {"theta": d["theta"] * np.nan}
+    bad = forge(path, tmp_path / "forged.npz", edit, **arrays)
+    with pytest.raises(ValueError, match=match):
+        fastnn.load(bad)
+
+
+def test_numpy_integer_seed_saves(tmp_path):
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    net = fastnn.Network([fastnn.Dense(2, activation="softmax")], seed=np.int64(3)).fit(X, np.arange(10) % 2)
+    net.save(tmp_path / "m.npz")
+    assert fastnn.load(tmp_path / "m.npz").seed == 3

@@ -46,7 +46,8 @@ def test_chunked_gradient_equals_single_chunk(monkeypatch):
     parts = net.loss_and_gradients(X, y)
     assert whole[0] == pytest.approx(parts[0], rel=1e-12)
     for g1, g2 in zip(whole[1], parts[1]):
-        np.testing.assert_allclose(g1["W"], g2["W"], rtol=1e-10, atol=1e-14)
+        for name in g1:
+            np.testing.assert_allclose(g1[name], g2[name], rtol=1e-10, atol=1e-14)
 
 
 def test_uniform_hash_is_uniform_and_deterministic():

@@ -42,12 +42,37 @@ def test_fit_matches_reference_sgd(mode, batch_size, opts, hidden):
             np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
 
 
-def test_online_equals_minibatch_of_one():
+@pytest.mark.parametrize("opts", [{}, {"momentum": 0.9, "nesterov": True}])
+@pytest.mark.parametrize("out,loss", [("softmax", "cross_entropy"), ("prelu", "mse")])
+def test_large_batches_on_blas_and_threads_match_reference(monkeypatch, opts, out, loss):
+    """70 examples in batches of 35: chunks large enough for BLAS and for 3 thread parts."""
+    from fastnn import network
+    monkeypatch.setattr(network, "_threads", lambda: 3)
+    X, y = data(70, seed=1)
+    if loss == "mse":
+        y = np.stack([X[:, 0], X[:, 1] * X[:, 2], -X[:, 3]], axis=1)
+    net = tiny(out=out, loss=loss, input_dim=5)
+    w0 = net.get_weights()
+    assert net._plan(X, 35)[1][1] == 1 and net._plan(X, 35)[2] == 2  # BLAS on layer 2, two parts
+    net.fit(X, y, mode="minibatch", batch_size=35, epochs=2, lr=0.05, shuffle=False, **opts)
+    expected = run_reference(net, w0, X, y, 2, 35, lr=0.05, **opts)
+    for got, want in zip(net.get_weights(), expected):
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
+
+
+def test_online_fused_update_equals_gradient_buffer_path():
+    """Online plain SGD updates theta during backpropagation; any weight decay routes the same
+    steps through the gradient buffer and sgd_update. A decay of 1e-300 changes no number, so
+    the two paths must agree to rounding, and minibatch with batch_size=1 is online learning."""
     X, y = data(31)
-    a = tiny(seed=4).fit(X, y, mode="online", epochs=2, lr=0.05)
-    b = tiny(seed=4).fit(X, y, mode="minibatch", batch_size=1, epochs=2, lr=0.05)
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
-        np.testing.assert_array_equal(wa["W"], wb["W"])
+    fused = tiny(seed=4, hidden="prelu").fit(X, y, mode="online", epochs=2, lr=0.05)
+    buffered = tiny(seed=4, hidden="prelu").fit(X, y, mode="online", epochs=2, lr=0.05, weight_decay=1e-300)
+    one = tiny(seed=4, hidden="prelu").fit(X, y, mode="minibatch", batch_size=1, epochs=2, lr=0.05)
+    for wf, wb, wo in zip(fused.get_weights(), buffered.get_weights(), one.get_weights()):
+        for name in wf:
+            np.testing.assert_allclose(wf[name], wb[name], rtol=1e-12, atol=1e-14)
+            np.testing.assert_array_equal(wf[name], wo[name])
 
 
 def test_warm_start_continues_exactly_and_shuffle_is_seeded():
@@ -67,6 +92,22 @@ def test_divergence_restores_last_finite_weights():
     before = net.get_weights()
     with pytest.warns(fastnn.DivergenceWarning, match="diverged in epoch 1.*lr=1e\\+30"):
         net.fit(X, yr, epochs=3, lr=1e30, mode="online")
+    assert net.diverged_ and net.history_["loss"] == []
+    for a, b in zip(before, net.get_weights()):
+        np.testing.assert_array_equal(a["W"], b["W"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_divergence_in_the_last_update_of_an_epoch(dtype):
+    """Full batch: one update per epoch, so the loss (measured before it) is finite when the
+    update breaks the weights; the weights themselves must be checked and restored."""
+    X, _ = data(31)
+    net = tiny(loss="mse", out="linear", n_out=1, dtype=dtype)
+    yr = X[:, 0] * 3000.0  # gradients in the thousands: lr * gradient overflows the dtype
+    net.fit(X, yr, epochs=1, lr=1e-6, mode="batch")
+    before = net.get_weights()
+    with pytest.warns(fastnn.DivergenceWarning, match="diverged in epoch 1"):
+        net.fit(X, yr, epochs=1, lr=1e38 if dtype == "float32" else 1e307, mode="batch")  # the step overflows
     assert net.diverged_ and net.history_["loss"] == []
     for a, b in zip(before, net.get_weights()):
         np.testing.assert_array_equal(a["W"], b["W"])

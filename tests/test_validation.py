@@ -47,6 +47,9 @@ BAD_FIT = [
     ("nesterov", lambda X, y: (X, y, {"nesterov": "yes"})),
     ("validation_data", lambda X, y: (X, y, {"validation_data": (X,)})),
     ("validation_data\\[0\\]", lambda X, y: (X, y, {"validation_data": (with_nan(X), y)})),
+    ("scalar", lambda X, y: (X, 5, {})),
+    ("lr", lambda X, y: (X, y, {"lr": 1e39})),  # beyond float32
+    ("X contains", lambda X, y: (X * 1e39, y, {})),
 ]
 
 
@@ -72,7 +75,10 @@ def test_bad_targets_before_the_first_fit():
         net.fit(X, np.zeros(6, dtype=int))
     with pytest.raises(ValueError, match="y contains 1 NaN"):
         fastnn.Network([fastnn.Dense(1)], loss="mse").fit(X, np.array([0, 1, np.nan, 0, 0, 0.0]))
-    assert net._theta is None  # nothing was built
+    reg = fastnn.Network([fastnn.Dense(1)], loss="mse")
+    with pytest.raises(ValueError, match="y contains 1 NaN or inf value.*beyond the range of float32"):
+        reg.fit(X, np.array([0, 1, 1e39, 0, 0, 0.0]))  # finite in float64, inf in float32
+    assert net._theta is None and reg._theta is None and reg._targets is None  # nothing was built
 
 
 @pytest.mark.parametrize("make,match", [
@@ -87,6 +93,8 @@ def test_bad_targets_before_the_first_fit():
     (lambda: fastnn.Network([fastnn.Dense(4, activation="tanh")], loss="cross_entropy"), "softmax or logistic"),
     (lambda: fastnn.Network([fastnn.Dense(4, activation="softmax")], dtype="float16"), "dtype"),
     (lambda: fastnn.Network([fastnn.Dense(4, activation="softmax")], seed=-1), "seed"),
+    (lambda: fastnn.Network([fastnn.Dense(4, activation="softmax")], seed=2**70), "seed"),
+    (lambda: fastnn.Network([fastnn.Dense(1, activation="softmax")]), "use Dense\\(1, activation='logistic'\\)"),
     (lambda: fastnn.Network([], loss="mse"), "layers"),
 ])
 def test_bad_construction(make, match):
@@ -104,6 +112,11 @@ def test_bad_inference_and_weights(fitted):
     w = net.get_weights()
     w[0]["W"] = w[0]["W"][:2]
     with pytest.raises(ValueError, match="weights\\[0\\]\\['W'\\] must be a numeric array of shape \\(4, 5\\)"):
+        net.set_weights(w)
+    w = net.get_weights()
+    w[0]["W"] = w[0]["W"].astype(np.float64)
+    w[0]["W"][0, 0] = 1e39  # finite in float64, inf in the network's float32
+    with pytest.raises(ValueError, match="weights\\[0\\]\\['W'\\] contains 1 NaN or inf"):
         net.set_weights(w)
     w = net.get_weights()
     w[1]["b"] = w[1]["b"] * np.nan

@@ -14,8 +14,12 @@ def test_bench_runs_every_mode_and_writes_json(tmp_path):
     # 1000 > n: that mini-batch size is skipped, full batch still runs.
     assert [(r["mode"], r["batch_size"]) for r in rows] == [("online", 1), ("minibatch", 8), ("batch", 300)]
     for r in rows:
-        assert r["examples_per_s"] > 0 and 0.0 <= r["test_accuracy"] <= 1.0
+        assert r["examples_per_s"] > 0 and r["compile_s"] >= 0 and r["n_train"] == 300
         assert r["network"] == "784-16-10" and r["dtype"] == "float32"
+    acc = {r["mode"]: r["test_accuracy"] for r in rows}
+    # One epoch of 300 examples on the 10-class synthetic task (chance: 0.1). Measured: online
+    # 0.48, minibatch 0.37, full batch 0.29; one update per example learns most per epoch.
+    assert acc["online"] > 0.3 and acc["online"] > acc["batch"]
     assert "examples/s" in result.output and "online" in result.output
 
 

@@ -12,10 +12,11 @@ import zipfile
 import numpy as np
 
 from ._targets import Targets
+from . import optimizers
 from .layers import Dense, build_layout
 
 FORMAT = "fastnn"
-VERSION = 1
+VERSION = 2  # 2: optimizer state (any rule) instead of the SGD velocity
 
 
 def _digest(config_bytes, arrays):
@@ -33,8 +34,9 @@ def save(net, path):
         "loss": net.loss, "dtype": net.dtype, "seed": net.seed, "input_dim": net.input_dim,
         "rng_state": net._rng.bit_generator.state,
         "targets": None if net._targets is None else net._targets.get_config(),
+        "optimizer": net._optimizer.get_config(), "opt_steps": net._opt_steps,
     }
-    arrays = {"theta": net._theta, "velocity": net._velocity}
+    arrays = {"theta": net._theta, "opt_state": net._opt_state}
     if net._targets is not None and net._targets.classification:
         arrays["classes"] = net._targets.classes
     config_bytes = json.dumps(config, sort_keys=True).encode()
@@ -44,7 +46,7 @@ def save(net, path):
         np.savez(f, **arrays)
 
 
-_ARRAYS = ("config", "sha256", "theta", "velocity", "classes")
+_ARRAYS = ("config", "sha256", "theta", "opt_state", "classes")
 # What a crafted file can make json, numpy or the constructors raise; all become ValueError.
 _BAD_FILE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError, MemoryError, IndexError)
 
@@ -87,13 +89,19 @@ def _build(config, arrays, network_cls):
     if not isinstance(input_dim, int) or input_dim < 1:
         raise ValueError(f"input_dim must be a positive integer, got {input_dim!r}")
     n_params = build_layout(input_dim, layers)[2]
-    for name in ("theta", "velocity"):  # before the network allocates anything
+    optimizer = optimizers.from_config(config["optimizer"])
+    opt_steps = config["opt_steps"]
+    if not isinstance(opt_steps, int) or opt_steps < 0:
+        raise ValueError(f"opt_steps must be a non-negative integer, got {opt_steps!r}")
+    # Before the network allocates anything:
+    for name, shape in (("theta", (n_params,)), ("opt_state", (optimizer.n_state, n_params))):
         a = arrays[name]
-        if a.shape != (n_params,) or a.dtype != np.dtype(config["dtype"]) or not np.isfinite(a).all():
-            raise ValueError(f"array {name!r} ({a.dtype} {a.shape}) is not {n_params} finite {config['dtype']} numbers")
+        if a.shape != shape or a.dtype != np.dtype(config["dtype"]) or not np.isfinite(a).all():
+            raise ValueError(f"array {name!r} ({a.dtype} {a.shape}) is not {shape} finite {config['dtype']} numbers")
     net = network_cls(layers, loss=config["loss"], dtype=config["dtype"], seed=config["seed"], input_dim=input_dim)
     net._rng.bit_generator.state = config["rng_state"]
-    net._theta[:], net._velocity[:] = arrays["theta"], arrays["velocity"]
+    net._theta[:] = arrays["theta"]
+    net._optimizer, net._opt_state, net._opt_steps = optimizer, arrays["opt_state"].copy(), opt_steps
     if config["targets"] is not None:
         net._targets = _targets(config["targets"], arrays.get("classes"), layers[-1].units)
     return net

@@ -8,13 +8,12 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import _checks, _io, losses
+from . import _checks, _io, _options, losses, optimizers
 from ._targets import Targets
 from .kernels import train as _train
 from .kernels.layout import ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, W_OFF
 from .layers import build_layout, check_layers, init_params
 
-MODES = ("online", "minibatch", "batch")
 CHUNK = 512  # examples per forward/backward chunk: bounds scratch memory in full-batch mode
 BLAS_MIN_ROWS = 16  # below this many rows per chunk the row loops beat a BLAS call
 SPARSE_INPUT_DENSITY = 0.5  # inputs with fewer non-zeros than this use the zero-skipping loops
@@ -34,6 +33,32 @@ def _single_threaded_blas(n_parts):
 
 class DivergenceWarning(RuntimeWarning):
     """Training stopped because the loss became NaN or inf; the weights were restored."""
+
+
+class _EarlyStopping:
+    """Stop after ``patience`` epochs without a new best error; keep a copy of the best state."""
+
+    def __init__(self, patience):
+        self.patience = patience
+        self.best, self.best_epoch, self.wait, self.snapshot = np.inf, None, 0, None
+
+    def stop(self, error, epoch, net):
+        if self.patience is None:
+            return False
+        if error < self.best:
+            self.best, self.best_epoch, self.wait, self.snapshot = error, epoch, 0, net._snapshot()
+            return False
+        self.wait += 1
+        if self.wait >= self.patience:
+            net.stopped_epoch_ = epoch + 1
+            return True
+        return False
+
+    def restore_best(self, net):
+        """Leave the best state seen in place (also when the epochs ran out first)."""
+        net.best_epoch_ = None if self.best_epoch is None else self.best_epoch + 1
+        if self.snapshot is not None:
+            net._restore(self.snapshot)
 
 
 class Network:
@@ -68,10 +93,12 @@ class Network:
         self.seed = None if seed is None else _checks.number("seed", seed, low=0, high=2**63 - 1, integer=True)
         self._rng = np.random.default_rng(seed)
         self.input_dim = None
-        self._theta = self._velocity = None
+        self._theta = self._opt_state = None
+        self._optimizer, self._opt_steps = optimizers.SGD(), 0
         self._targets = None
         self.history_ = {}
         self.diverged_ = False
+        self.best_epoch_ = self.stopped_epoch_ = None
         if input_dim is not None:
             self._build(_checks.number("input_dim", input_dim, low=1, integer=True))
 
@@ -79,7 +106,7 @@ class Network:
     def _build(self, input_dim):
         self._layout, self._act_params, n_params = build_layout(input_dim, self.layers)
         self._theta = init_params(self.layers, self._layout, n_params, self._rng, self.dtype)
-        self._velocity = np.zeros_like(self._theta)
+        self._opt_state = self._optimizer.init_state(self._theta.size, 0.0, self._theta.dtype)
         self.input_dim = input_dim
 
     @property
@@ -102,8 +129,9 @@ class Network:
 
     # ----------------------------------------------------------------- training
     def fit(self, X, y, mode="minibatch", epochs=1, lr=0.01, batch_size=None, momentum=0.0, nesterov=False,
-            weight_decay=0.0, validation_data=None, shuffle=True, verbose=False):
-        """Train on (X, y), continuing from the current weights.
+            weight_decay=0.0, optimizer=None, layer_scaling=None, early_stopping=None, validation_data=None,
+            shuffle=True, verbose=False):
+        """Train on (X, y), continuing from the current weights and optimizer state.
 
         Parameters
         ----------
@@ -114,15 +142,27 @@ class Network:
         mode : {"online", "minibatch", "batch"}, default "minibatch"
             Update after every example, every ``batch_size`` examples, or once per pass.
         epochs : int, default 1
-        lr : float, default 0.01
-            Learning rate: each update moves the weights by -lr times the mean gradient.
+        lr : float, schedule or rule, default 0.01
+            Learning rate: a number (constant), a :mod:`fastnn.schedules` schedule of the update
+            count (``SearchThenConverge(0.1, 2000)``) or a rule that watches the error
+            (``Performance``, ``Adaptive``). Schedules count the updates of this call from 1.
         batch_size : int, optional
             Examples per update in "minibatch" mode (1 <= batch_size <= n); default min(32, n).
         momentum : float in [0, 1), default 0
         nesterov : bool, default False
-            Nesterov's accelerated gradient (needs momentum > 0 to differ).
+            Shorthand for ``optimizer=SGD(momentum, nesterov)``.
         weight_decay : float >= 0, default 0
             L2 penalty on the weights W (not biases): adds weight_decay * W to their gradient.
+        optimizer : str or fastnn.optimizers object, optional
+            The update rule: SGD (default), DeltaBarDelta, RMSprop, Adam or Rprop. Its state
+            (velocity, gains, moments, steps) stays on the network: a later fit with the same
+            kind of optimizer continues from it, and save / load keep it.
+        layer_scaling : {None, "fan_in"}
+            "fan_in": layer l learns at lr / sqrt(fan_in of l) (LeCun et al. 1998, section 4.7),
+            so that all layers learn at a similar speed; with every optimizer.
+        early_stopping : int, optional
+            Stop after this many epochs without a new best monitored error (the validation loss,
+            or the training loss without validation_data) and restore the best weights.
         validation_data : (X_val, y_val), optional
             Evaluated after every epoch into history_["val_loss"] (and "val_accuracy").
         shuffle : bool, default True
@@ -133,41 +173,32 @@ class Network:
         Returns
         -------
         self. ``history_`` holds per-epoch lists for this call: "loss" (mean training loss
-        over the epoch, while training), "lr", "time" (seconds) and the validation entries.
+        over the epoch, while training), "lr" (the mean rate of the epoch's updates),
+        "momentum" (when a schedule cycles it), "time" (seconds) and the validation entries.
+        ``best_epoch_`` and ``stopped_epoch_`` (or None) report early stopping.
         """
-        opts = self._check_fit_options(mode, epochs, lr, batch_size, momentum, nesterov, weight_decay, shuffle)
         X = _checks.features(X, "X", self.dtype, self.input_dim)
         y = np.asarray(y)
         _checks.same_length(X, y)
+        opts = _options.check(X.shape[0], self.dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_decay,
+                              optimizer, layer_scaling, early_stopping, shuffle)
         targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
         T = targets.encode(y, self._n_outputs(), self.dtype)
         val = self._check_validation(validation_data, targets, X.shape[1])
-        if opts["batch_size"] is None:
-            opts["batch_size"] = min(32, X.shape[0])
-        if opts["mode"] == "minibatch" and opts["batch_size"] > X.shape[0]:
-            raise ValueError(f"batch_size={batch_size} is larger than the {X.shape[0]} examples; use batch_size <= {X.shape[0]} or mode='batch'")
         # Everything is checked: from here on the call changes the network.
         if self._theta is None:
             self._build(X.shape[1])
         self._targets = targets
+        self._use_optimizer(opts.optimizer, opts.rates.table(0, 0, 1)[0][0])
         self._run_epochs(X, T, val, opts, verbose)
         return self
 
-    def _check_fit_options(self, mode, epochs, lr, batch_size, momentum, nesterov, weight_decay, shuffle):
-        _checks.choice("mode", mode, MODES)
-        opts = {
-            "mode": mode,
-            "epochs": _checks.number("epochs", epochs, low=1, integer=True),
-            "lr": _checks.number("lr", lr, low=0.0, low_open=True, high=float(np.finfo(self.dtype).max)),
-            "batch_size": None if batch_size is None else _checks.number("batch_size", batch_size, low=1, integer=True),
-            "momentum": _checks.number("momentum", momentum, low=0.0, high=1.0, high_open=True),
-            "weight_decay": _checks.number("weight_decay", weight_decay, low=0.0),
-        }
-        for name, flag in (("nesterov", nesterov), ("shuffle", shuffle)):
-            if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {flag!r}")
-        opts["nesterov"], opts["shuffle"] = bool(nesterov), bool(shuffle)
-        return opts
+    def _use_optimizer(self, opt, lr0):
+        """Keep the state of an optimizer of the same kind; start afresh for another kind."""
+        if type(opt) is not type(self._optimizer):
+            self._opt_state = opt.init_state(self._theta.size, lr0, self._theta.dtype)
+            self._opt_steps = 0
+        self._optimizer = opt
 
     def _check_validation(self, validation_data, targets, n_features):
         if validation_data is None:
@@ -192,56 +223,84 @@ class Network:
             n_parts = max(1, min(_threads(), chunk // (PARALLEL_MIN_ROWS // 2)))
         return chunk, use_blas, n_parts
 
+    def _layer_scale(self, layer_scaling):
+        fan_in = self._layout[:, FAN_IN].astype(np.float64)
+        return 1.0 / np.sqrt(fan_in) if layer_scaling == "fan_in" else np.ones_like(fan_in)
+
     def _run_epochs(self, X, T, val, opts, verbose):
         n = X.shape[0]
-        B = {"online": 1, "batch": n, "minibatch": opts["batch_size"]}[opts["mode"]]
-        plan = self._plan(X, B)
+        plan = self._plan(X, opts.batch_size)
+        opt = opts.optimizer
         # Plain SGD on a batch that fits one chunk is applied during backpropagation.
-        fused = opts["momentum"] == 0.0 and opts["weight_decay"] == 0.0 and B <= plan[0]
+        fused = (isinstance(opt, optimizers.SGD) and opt.momentum == 0.0 and opts.weight_decay == 0.0
+                 and opts.batch_size <= plan[0] and getattr(opts.rates, "cycle_momentum", None) is None)
         grad = np.empty(0 if fused else self._theta.size, dtype=self._theta.dtype)
         val_plan = None if val is None else self._plan(val[0], CHUNK)  # once per fit, not per epoch
         history = {"loss": [], "lr": [], "time": []}
+        if getattr(opts.rates, "cycle_momentum", None) is not None:
+            history["momentum"] = []
         if val is not None:
             history["val_loss"] = []
             if self._targets.classification:
                 history["val_accuracy"] = []
-        self.history_, self.diverged_ = history, False
+        self.history_, self.diverged_, self.stopped_epoch_ = history, False, None
+        rates, stopper = opts.rates.start(), _EarlyStopping(opts.early_stopping)
+        t0 = 0
         with _single_threaded_blas(max(plan[2], val_plan[2] if val_plan else 1)):
-            for epoch in range(opts["epochs"]):
-                total, elapsed = self._epoch(X, T, B, plan, grad, fused, opts)
+            for epoch in range(opts.epochs):
+                lr, mom = rates.table(epoch, t0, opts.steps_per_epoch(n))
+                total, elapsed = self._epoch(X, T, plan, grad, fused, opts, lr, mom)
                 if not np.isfinite(total):
                     self.diverged_ = True
                     warnings.warn(
                         f"training diverged in epoch {epoch + 1} (the loss or the weights became {total}); the weights were restored "
-                        f"to the end of the last finite epoch. Lower the learning rate (lr={opts['lr']}).",
+                        f"to the end of the last finite epoch. Lower the learning rate (lr={np.max(lr):g} in this epoch).",
                         DivergenceWarning, stacklevel=3)
                     break
+                t0 += lr.size
                 history["loss"].append(total / n)
-                history["lr"].append(opts["lr"])
+                history["lr"].append(float(np.mean(lr)))
+                if "momentum" in history:
+                    history["momentum"].append(float(np.mean(mom)))
                 history["time"].append(elapsed)
                 if val is not None:
                     self._record_validation(history, *val, val_plan)
+                error = history["val_loss"][-1] if val is not None else history["loss"][-1]
+                rates.observe(error)
                 if verbose:
                     line = " ".join(f"{k}={v[-1]:.5g}" for k, v in history.items())
-                    print(f"epoch {epoch + 1}/{opts['epochs']} {line}", file=sys.stderr)
+                    print(f"epoch {epoch + 1}/{opts.epochs} {line}", file=sys.stderr)
+                if stopper.stop(error, epoch, self):
+                    break
+        stopper.restore_best(self)
 
-    def _epoch(self, X, T, B, plan, grad, fused, opts):
+    def _snapshot(self):
+        return self._theta.copy(), self._opt_state.copy(), self._opt_steps
+
+    def _restore(self, snapshot):
+        self._theta[:], self._opt_state[:], self._opt_steps = snapshot
+
+    def _epoch(self, X, T, plan, grad, fused, opts, lr, mom):
         """One compiled epoch; returns (summed loss, seconds). A non-finite loss restores the weights."""
         n = X.shape[0]
         chunk, use_blas, n_parts = plan
-        order = self._rng.permutation(n) if opts["shuffle"] else np.arange(n)
-        lr_table = np.full(-(-n // B), opts["lr"])
+        order = self._rng.permutation(n) if opts.shuffle else np.arange(n)
+        opt = self._optimizer
+        if mom is None:
+            mom = np.full(lr.size, getattr(opt, "momentum", 0.0))
         key = np.uint64(self._rng.integers(0, 2**63))
-        saved = self._theta.copy(), self._velocity.copy()
+        saved = self._snapshot()
         t0 = time.perf_counter()
-        total, _ = _train.train_epoch(
-            self._theta, grad, self._velocity, self._layout, self._act_params, use_blas, X, T, order, B, chunk,
-            n_parts, lr_table, opts["momentum"], opts["nesterov"], opts["weight_decay"], self._loss_code, fused, key)
+        total, steps = _train.train_epoch(
+            self._theta, grad, self._opt_state, self._layout, self._act_params, use_blas, X, T, order, opts.batch_size,
+            chunk, n_parts, lr, mom, opt.code, opt.hyperparams(), getattr(opt, "nesterov", False), opts.weight_decay,
+            self._layer_scale(opts.layer_scaling), self._opt_steps, self._loss_code, fused, key)
         elapsed = time.perf_counter() - t0
+        self._opt_steps += steps
         # The loss is measured before each update, so the last updates of an epoch can break
         # the weights with the loss still finite: check the weights themselves too.
-        if not (np.isfinite(total) and np.isfinite(self._theta).all() and np.isfinite(self._velocity).all()):
-            self._theta[:], self._velocity[:] = saved
+        if not (np.isfinite(total) and np.isfinite(self._theta).all() and np.isfinite(self._opt_state).all()):
+            self._restore(saved)
             total = np.inf if np.isfinite(total) else total
         return total, elapsed
 

@@ -16,7 +16,7 @@ def fitted():
 
 
 def snapshot(net):
-    return net._theta.copy(), net._velocity.copy(), net._rng.bit_generator.state, dict(net.history_)
+    return net._theta.copy(), net._opt_state.copy(), net._opt_steps, net._rng.bit_generator.state, dict(net.history_)
 
 
 def with_nan(X):

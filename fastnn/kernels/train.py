@@ -2,8 +2,8 @@
 
 A batch is processed in chunks of at most ``chunk`` examples (bounded scratch memory even in
 full-batch mode); the gradient of the chunks is summed into ``out`` before the update. In
-"fused" mode (plain SGD, one chunk per batch) ``out`` is theta itself and the scale is
--lr / batch, so backpropagation applies the update as it goes.
+"fused" mode (plain SGD, one chunk per batch) ``out`` is theta itself and the scale of
+layer l is -lr * layer_scale[l] / batch, so backpropagation applies the update as it goes.
 """
 import numpy as np
 from numba import njit, prange
@@ -13,6 +13,7 @@ from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forw
 from .layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, UNIT_OFF, W_OFF
 from .losses import MSE, output_delta
 from .options import KERNEL
+from .updates import apply_update
 
 
 @njit(**KERNEL, inline="always")
@@ -177,8 +178,9 @@ def _backprop_input_parts(dZ, W, dA, blas, n_parts):
 
 
 @njit(**KERNEL)
-def _backward_chunk(params, grads, scale, units, layout, act_params, use_blas, train, key, rows, tmp, nz, n_parts):
-    """Backpropagate the output deltas; grads += scale * gradient (each W is used before it moves)."""
+def _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, rows, tmp, nz, n_parts):
+    """Backpropagate the output deltas; grads of layer l += scales[l] * its gradient (each W is
+    used before it moves)."""
     Ws, _, alphas = params
     dWs, dbs, dalphas = grads
     A_in, Zs, As, Ds = units
@@ -188,10 +190,10 @@ def _backward_chunk(params, grads, scale, units, layout, act_params, use_blas, t
             _backprop_input_parts(Ds[l], Ws[l], Ds[l - 1], blas, n_parts)
             p1, p2 = act_params[l - 1, 0], act_params[l - 1, 1]
             _activation_backward_parts(Ds[l - 1], Zs[l - 1], As[l - 1], layout[l - 1, ACT], p1, p2, alphas[l - 1],
-                                       dalphas[l - 1], scale, train, key, l - 1, rows, n_parts)
+                                       dalphas[l - 1], scales[l - 1], train, key, l - 1, rows, n_parts)
         A_prev = A_in if l == 0 else As[l - 1]
-        add_bias_grad(Ds[l], dbs[l], scale)
-        _add_weight_grad_parts(A_prev, Ds[l], dWs[l], scale, blas, tmp, nz, n_parts)
+        add_bias_grad(Ds[l], dbs[l], scales[l])
+        _add_weight_grad_parts(A_prev, Ds[l], dWs[l], scales[l], blas, tmp, nz, n_parts)
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
@@ -239,9 +241,9 @@ def _chunk_units(ws, full, layout, c, chunk):
 
 
 @njit(**KERNEL)
-def batch_pass(params, grads, scale, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, full,
+def batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, full,
                chunk, n_parts):
-    """grads += scale * gradient of the summed loss over X[rows]; returns the summed loss.
+    """grads of layer l += scales[l] * gradient of the summed loss over X[rows]; returns the summed loss.
 
     ``full``: unit_views for a whole chunk, prepared once by the caller.
     """
@@ -257,60 +259,39 @@ def batch_pass(params, grads, scale, layout, act_params, use_blas, X, T, rows, l
         total += _output_delta_parts(Z, A, T, r, loss_code, code, dZ, n_parts)
         if loss_code == MSE:
             _activation_backward_parts(dZ, Z, A, code, act_params[L - 1, 0], act_params[L - 1, 1],
-                                       params[2][L - 1], grads[2][L - 1], scale, train, key, L - 1, r, n_parts)
-        _backward_chunk(params, grads, scale, units, layout, act_params, use_blas, train, key, r, tmp, nz, n_parts)
+                                       params[2][L - 1], grads[2][L - 1], scales[L - 1], train, key, L - 1, r, n_parts)
+        _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, r, tmp, nz, n_parts)
     return total
 
 
 @njit(**KERNEL)
-def sgd_update(theta, grad, velocity, layout, lr, momentum, nesterov, weight_decay):
-    """SGD step with L2 decay on the weights W (not b, not slopes) and (Nesterov) momentum.
+def train_epoch(theta, grad, state, layout, act_params, use_blas, X, T, order, batch_size, chunk, n_parts,
+                lr, mom, rule, hp, nesterov, weight_decay, layer_scale, t0, loss_code, fused, key):
+    """One epoch over X[order] in batches of ``batch_size``; lr[step] and mom[step] are the rate
+    and momentum of each step, t0 the number of updates the optimizer made before.
 
-    v <- mu v - lr g;  theta <- theta + v, or theta + mu v - lr g with Nesterov
-    (Sutskever et al. 2013, the form that needs no look-ahead evaluation).
-    """
-    if weight_decay != 0.0:
-        for l in range(layout.shape[0]):
-            w0 = layout[l, W_OFF]
-            for i in range(w0, w0 + layout[l, FAN_IN] * layout[l, FAN_OUT]):
-                grad[i] += weight_decay * theta[i]
-    eta = theta.dtype.type(lr)
-    mu = theta.dtype.type(momentum)
-    if momentum == 0.0:
-        for i in range(theta.size):
-            theta[i] -= eta * grad[i]
-        return
-    for i in range(theta.size):
-        v = mu * velocity[i] - eta * grad[i]
-        velocity[i] = v
-        theta[i] += mu * v - eta * grad[i] if nesterov else v
-
-
-@njit(**KERNEL)
-def train_epoch(theta, grad, velocity, layout, act_params, use_blas, X, T, order, batch_size, chunk, n_parts,
-                lr, momentum, nesterov, weight_decay, loss_code, fused, key):
-    """One epoch over X[order] in batches of ``batch_size``; lr[step] is the rate of each step.
-
-    Returns (summed loss of the examples seen, number of steps). Stops early, with a
+    ``fused``: plain SGD on batches of one chunk, applied during backpropagation (no gradient
+    buffer). Returns (summed loss of the examples seen, number of steps). Stops early, with a
     non-finite loss, as soon as the loss overflows: the caller restores the weights.
     """
     ws = _workspace(theta, layout, X.shape[1], chunk, use_blas, n_parts)
     full = unit_views(ws, layout, chunk, chunk)
     params = param_views(theta, layout)
     grads = params if fused else param_views(grad, layout)
+    scales = np.empty(layout.shape[0])
     total = 0.0
     step = 0
     for start in range(0, order.size, batch_size):
         rows = order[start : start + batch_size]
-        if fused:
-            scale = -lr[step] / rows.size
-        else:
+        for l in range(scales.size):  # a loop, not an array expression: no allocation per step
+            scales[l] = -lr[step] / rows.size * layer_scale[l] if fused else 1.0 / rows.size
+        if not fused:
             grad[:] = 0.0
-            scale = 1.0 / rows.size
-        total += batch_pass(params, grads, scale, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws,
+        total += batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws,
                             full, chunk, n_parts)
         if not fused:
-            sgd_update(theta, grad, velocity, layout, lr[step], momentum, nesterov, weight_decay)
+            apply_update(rule, hp, theta, grad, state, layout, layer_scale, weight_decay, lr[step], mom[step],
+                         nesterov, t0 + step + 1)
         step += 1
         if not np.isfinite(total):
             break
@@ -324,7 +305,7 @@ def loss_and_grad(theta, grad, layout, act_params, use_blas, X, T, loss_code, tr
     rows = np.arange(X.shape[0])
     grad[:] = 0.0
     n = X.shape[0]
-    total = batch_pass(param_views(theta, layout), param_views(grad, layout), 1.0 / n, layout, act_params, use_blas,
+    total = batch_pass(param_views(theta, layout), param_views(grad, layout), np.full(layout.shape[0], 1.0 / n), layout, act_params, use_blas,
                        X, T, rows, loss_code, train, key, ws, unit_views(ws, layout, chunk, chunk), chunk, n_parts)
     return total / n
 

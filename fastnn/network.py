@@ -234,7 +234,7 @@ class Network:
         # Plain SGD on a batch that fits one chunk is applied during backpropagation.
         fused = (isinstance(opt, optimizers.SGD) and opt.momentum == 0.0 and opts.weight_decay == 0.0
                  and opts.batch_size <= plan[0] and getattr(opts.rates, "cycle_momentum", None) is None)
-        grad = np.empty(0 if fused else self._theta.size, dtype=self._theta.dtype)
+        grad = np.zeros(0 if fused else self._theta.size, dtype=self._theta.dtype)
         val_plan = None if val is None else self._plan(val[0], CHUNK)  # once per fit, not per epoch
         history = {"loss": [], "lr": [], "time": []}
         if getattr(opts.rates, "cycle_momentum", None) is not None:

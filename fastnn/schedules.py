@@ -223,7 +223,7 @@ class Performance(Rule):
         return super().start()
 
     def _next_rate(self, errors):
-        if errors[-1] < self._best - self.threshold * abs(self._best):
+        if self._wait == 0 and len(errors) == 1 or errors[-1] < self._best - self.threshold * abs(self._best):
             self._best, self._wait = errors[-1], 0
             return self.rate
         self._wait += 1

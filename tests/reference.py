@@ -73,16 +73,69 @@ def loss_and_grads(net, weights, X, T):
 
 
 def sgd_train(weights, grad_fn, X, T, orders, batch_size, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-    """Reference mini-batch SGD: for each epoch's order, step on each batch's mean gradient."""
+    """Reference mini-batch SGD with (Nesterov) momentum."""
+    return train(weights, grad_fn, X, T, orders, batch_size, lr, "SGD", {"momentum": momentum, "nesterov": nesterov},
+                 weight_decay)
+
+
+def init_state(rule, w, lr):
+    zeros = np.zeros_like(w)
+    return {"SGD": [zeros], "DeltaBarDelta": [np.ones_like(w), zeros], "RMSprop": [zeros], "Adam": [zeros, zeros.copy()],
+            "Rprop": [np.full_like(w, lr), zeros]}[rule]
+
+
+def rule_step(rule, hp, w, g, s, eta, t, scale=1.0):
+    """One update of the array w by gradient g, state list s (updated in place); returns new w.
+
+    The papers' formulas: Sutskever et al. 2013 (momentum), Jacobs 1988 (delta-bar-delta),
+    Tieleman & Hinton 2012 (RMSprop), Kingma & Ba 2015 (Adam), Igel & Huesken 2000 (iRprop-).
+    """
+    if rule == "SGD":
+        s[0] = hp["momentum"] * s[0] - eta * g
+        return w + (hp["momentum"] * s[0] - eta * g if hp["nesterov"] else s[0])
+    if rule == "DeltaBarDelta":
+        gain, bar = s
+        agree = g * bar
+        gain = np.where(agree > 0, np.minimum(gain + hp["increase"], hp["gain_max"]),
+                        np.where(agree < 0, np.maximum(gain * hp["decrease"], hp["gain_min"]), gain))
+        s[0], s[1] = gain, (1 - hp["smoothing"]) * g + hp["smoothing"] * bar
+        return w - eta * gain * g
+    if rule == "RMSprop":
+        s[0] = hp["rho"] * s[0] + (1 - hp["rho"]) * g**2
+        return w - eta * g / (np.sqrt(s[0]) + hp["eps"])
+    if rule == "Adam":
+        s[0] = hp["beta1"] * s[0] + (1 - hp["beta1"]) * g
+        s[1] = hp["beta2"] * s[1] + (1 - hp["beta2"]) * g**2
+        m_hat, v_hat = s[0] / (1 - hp["beta1"] ** t), s[1] / (1 - hp["beta2"] ** t)
+        return w - eta * m_hat / (np.sqrt(v_hat) + hp["eps"])
+    if rule == "Rprop":
+        step, g_prev = s
+        agree = g * g_prev
+        step = np.where(agree > 0, np.minimum(step * hp["increase"], hp["step_max"]),
+                        np.where(agree < 0, np.maximum(step * hp["decrease"], hp["step_min"]), step))
+        g = np.where(agree < 0, 0.0, g)
+        s[0], s[1] = step, g
+        return w - scale * np.sign(g) * step
+    raise KeyError(rule)
+
+
+def train(weights, grad_fn, X, T, orders, batch_size, lr, rule="SGD", hp=None, weight_decay=0.0, layer_scale=None):
+    """Reference training: for each epoch's order, one rule step per batch on its mean gradient.
+
+    lr: a number or a function of the update count t = 1, 2, ...; layer_scale: per layer factor.
+    """
     w = [{k: v.copy() for k, v in d.items()} for d in weights]
-    vel = [{k: np.zeros_like(v) for k, v in d.items()} for d in weights]
+    eta = lr if callable(lr) else (lambda t: lr)
+    scale = layer_scale if layer_scale is not None else [1.0] * len(w)
+    state = [{k: init_state(rule, v, eta(1)) for k, v in d.items()} for d in w]
+    t = 0
     for order in orders:
         for s in range(0, len(order), batch_size):
             rows = order[s : s + batch_size]
             _, g = grad_fn(w, X[rows], T[rows])
-            for wl, gl, vl in zip(w, g, vel):
+            t += 1
+            for l, (wl, gl, sl) in enumerate(zip(w, g, state)):
                 for k in wl:
                     gk = gl[k] + (weight_decay * wl[k] if k == "W" else 0.0)
-                    vl[k] = momentum * vl[k] - lr * gk
-                    wl[k] += momentum * vl[k] - lr * gk if nesterov else vl[k]
+                    wl[k] = rule_step(rule, hp or {}, wl[k], gk, sl[k], eta(t) * scale[l], t, scale[l])
     return w

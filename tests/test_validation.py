@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import fastnn
+from fastnn import optimizers, schedules
 
 
 @pytest.fixture
@@ -16,7 +17,8 @@ def fitted():
 
 
 def snapshot(net):
-    return net._theta.copy(), net._opt_state.copy(), net._opt_steps, net._rng.bit_generator.state, dict(net.history_)
+    return (net._theta.copy(), net._opt_state.copy(), net._opt_steps, net._rng.bit_generator.state, dict(net.history_),
+            repr(net._optimizer))
 
 
 def with_nan(X):
@@ -50,6 +52,17 @@ BAD_FIT = [
     ("scalar", lambda X, y: (X, 5, {})),
     ("lr", lambda X, y: (X, y, {"lr": 1e39})),  # beyond float32
     ("X contains", lambda X, y: (X * 1e39, y, {})),
+    ("optimizer", lambda X, y: (X, y, {"optimizer": "adagrad"})),
+    ("Rprop .*online", lambda X, y: (X, y, {"optimizer": "rprop", "mode": "online"})),
+    ("total_steps=3", lambda X, y: (X, y, {"lr": schedules.OneCycle(0.01, total_steps=3), "epochs": 4})),
+    ("momentum=0.9 .*options of plain SGD", lambda X, y: (X, y, {"optimizer": "adam", "momentum": 0.9})),
+    ("cycles the momentum", lambda X, y: (X, y, {"lr": schedules.OneCycle(0.01, 99, momentum=(0.9, 0.8)),
+                                                 "optimizer": "adam"})),
+    ("initial step size", lambda X, y: (X, y, {"lr": schedules.SearchThenConverge(0.1, 10), "optimizer": "rprop"})),
+    ("layer_scaling", lambda X, y: (X, y, {"layer_scaling": "fan_out"})),
+    ("early_stopping", lambda X, y: (X, y, {"early_stopping": 0})),
+    ("lr must be", lambda X, y: (X, y, {"lr": "fast"})),
+    ("batch_size", lambda X, y: (X, y, {"optimizer": "adam", "batch_size": 0})),  # a new kind of optimizer, then a bad option
 ]
 
 
@@ -63,7 +76,7 @@ def test_bad_fit_changes_nothing(fitted, match, case):
     after = snapshot(net)
     np.testing.assert_array_equal(before[0], after[0])
     np.testing.assert_array_equal(before[1], after[1])
-    assert before[2] == after[2] and before[3] == after[3]
+    assert before[2:] == after[2:]
 
 
 def test_bad_targets_before_the_first_fit():
@@ -135,3 +148,37 @@ def test_set_weights_accepts_lists_and_round_trips(fitted):
     as_lists[0]["W"][0][0] += 1.0
     net.set_weights(as_lists)
     np.testing.assert_array_equal(net.get_weights()[0]["W"], w[0]["W"].astype(np.float32))
+
+
+BAD_OBJECTS = [
+    ("kappa", lambda: schedules.StochasticApproximation(0)),
+    ("tau", lambda: schedules.SearchThenConverge(0.1, -1)),
+    ("c", lambda: schedules.Power(0.1, 10, c=0)),
+    ("base", lambda: schedules.Exponential(0.1, 10, base=1.5)),
+    ("total_steps", lambda: schedules.OneCycle(0.1, 1)),
+    ("eta1", lambda: schedules.OneCycle(0.1, 10, eta1=0.01)),
+    ("tail", lambda: schedules.OneCycle(0.1, 10, tail=1.0)),
+    ("momentum\\[1\\]", lambda: schedules.OneCycle(0.1, 10, momentum=(0.8, 0.9))),
+    ("per", lambda: schedules.Constant(0.1, per="batch")),
+    ("eta0", lambda: schedules.Performance(-0.1)),
+    ("factor", lambda: schedules.Performance(0.1, factor=1.5)),
+    ("patience", lambda: schedules.Performance(0.1, patience=0)),
+    ("down", lambda: schedules.Adaptive(0.1, down=2.0)),
+    ("up", lambda: schedules.Adaptive(0.1, up=0.9)),
+    ("window", lambda: schedules.Adaptive(0.1, window=0)),
+    ("min_lr <= eta0", lambda: schedules.Adaptive(0.1, min_lr=0.5)),
+    ("momentum", lambda: optimizers.SGD(momentum=1.0)),
+    ("decrease", lambda: optimizers.DeltaBarDelta(decrease=1.2)),
+    ("gain_min", lambda: optimizers.DeltaBarDelta(gain_min=0.0)),
+    ("rho", lambda: optimizers.RMSprop(rho=1.0)),
+    ("beta1", lambda: optimizers.Adam(beta1=-0.1)),
+    ("eps", lambda: optimizers.Adam(eps=0.0)),
+    ("increase", lambda: optimizers.Rprop(increase=0.9)),
+    ("step_max", lambda: optimizers.Rprop(step_min=1.0, step_max=0.5)),
+]
+
+
+@pytest.mark.parametrize("match,make", BAD_OBJECTS, ids=[m for m, _ in BAD_OBJECTS])
+def test_bad_schedule_and_optimizer_parameters(match, make):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()

@@ -13,7 +13,7 @@ from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forw
 from .layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, UNIT_OFF, W_OFF
 from .losses import MSE, output_delta
 from .options import KERNEL
-from .updates import apply_update
+from .updates import apply_update, flush_lazy_rows, has_lazy_rows, lazy_update
 
 
 @njit(**KERNEL, inline="always")
@@ -279,22 +279,31 @@ def train_epoch(theta, grad, state, layout, act_params, use_blas, X, T, order, b
     params = param_views(theta, layout)
     grads = params if fused else param_views(grad, layout)
     scales = np.empty(layout.shape[0])
+    lazy = has_lazy_rows(rule, batch_size, weight_decay)  # then grad stays zero between steps
+    last = np.full(layout[0, FAN_IN] if lazy else 0, t0)  # the update each first-layer row has seen
+    if lazy:
+        grad[:] = 0.0
     total = 0.0
     step = 0
     for start in range(0, order.size, batch_size):
         rows = order[start : start + batch_size]
         for l in range(scales.size):  # a loop, not an array expression: no allocation per step
             scales[l] = -lr[step] / rows.size * layer_scale[l] if fused else 1.0 / rows.size
-        if not fused:
+        if not (fused or lazy):
             grad[:] = 0.0
         total += batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws,
                             full, chunk, n_parts)
-        if not fused:
+        t = t0 + step + 1
+        if lazy:
+            lazy_update(rule, hp, theta, grad, state, layout, layer_scale, lr[step], t, X[rows[0]], ws[5][0], last)
+        elif not fused:
             apply_update(rule, hp, theta, grad, state, layout, layer_scale, weight_decay, lr[step], mom[step],
-                         nesterov, t0 + step + 1)
+                         nesterov, t)
         step += 1
         if not np.isfinite(total):
             break
+    if lazy:
+        flush_lazy_rows(rule, hp, state, layout, last, t0 + step)
     return total, step
 
 

@@ -119,10 +119,12 @@ def rule_step(rule, hp, w, g, s, eta, t, scale=1.0):
     raise KeyError(rule)
 
 
-def train(weights, grad_fn, X, T, orders, batch_size, lr, rule="SGD", hp=None, weight_decay=0.0, layer_scale=None):
+def train(weights, grad_fn, X, T, orders, batch_size, lr, rule="SGD", hp=None, weight_decay=0.0, layer_scale=None,
+          return_state=False):
     """Reference training: for each epoch's order, one rule step per batch on its mean gradient.
 
     lr: a number or a function of the update count t = 1, 2, ...; layer_scale: per layer factor.
+    Returns the weights, and with return_state the rule's state: per state row, dicts like the weights.
     """
     w = [{k: v.copy() for k, v in d.items()} for d in weights]
     eta = lr if callable(lr) else (lambda t: lr)
@@ -138,4 +140,7 @@ def train(weights, grad_fn, X, T, orders, batch_size, lr, rule="SGD", hp=None, w
                 for k in wl:
                     gk = gl[k] + (weight_decay * wl[k] if k == "W" else 0.0)
                     wl[k] = rule_step(rule, hp or {}, wl[k], gk, sl[k], eta(t) * scale[l], t, scale[l])
+    if return_state:
+        rows = len(state[0]["W"])
+        return w, [[{k: v[r] for k, v in sl.items()} for sl in state] for r in range(rows)]
     return w

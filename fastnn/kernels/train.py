@@ -13,7 +13,7 @@ from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forw
 from .layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, UNIT_OFF, W_OFF
 from .losses import MSE, output_delta
 from .options import KERNEL
-from .updates import apply_update, flush_lazy_rows, has_lazy_rows, lazy_update
+from .updates import apply_update, flush_lazy_rows, has_lazy_rows, idle_factors, lazy_update, lazy_views
 
 
 @njit(**KERNEL, inline="always")
@@ -283,6 +283,8 @@ def train_epoch(theta, grad, state, layout, act_params, use_blas, X, T, order, b
     last = np.full(layout[0, FAN_IN] if lazy else 0, t0)  # the update each first-layer row has seen
     if lazy:
         grad[:] = 0.0
+    views = lazy_views(theta, grad if lazy else theta, state, layout)
+    factors = idle_factors(rule, hp, order.size if lazy else 0, theta.dtype)
     total = 0.0
     step = 0
     for start in range(0, order.size, batch_size):
@@ -295,7 +297,8 @@ def train_epoch(theta, grad, state, layout, act_params, use_blas, X, T, order, b
                             full, chunk, n_parts)
         t = t0 + step + 1
         if lazy:
-            lazy_update(rule, hp, theta, grad, state, layout, layer_scale, lr[step], t, X[rows[0]], ws[5][0], last)
+            lazy_update(rule, hp, theta, grad, state, layout, layer_scale, lr[step], t, X[rows[0]], ws[5][0], last, views,
+                        factors)
         elif not fused:
             apply_update(rule, hp, theta, grad, state, layout, layer_scale, weight_decay, lr[step], mom[step],
                          nesterov, t)
@@ -303,7 +306,7 @@ def train_epoch(theta, grad, state, layout, act_params, use_blas, X, T, order, b
         if not np.isfinite(total):
             break
     if lazy:
-        flush_lazy_rows(rule, hp, state, layout, last, t0 + step)
+        flush_lazy_rows(rule, last, t0 + step, views, factors)
     return total, step
 
 

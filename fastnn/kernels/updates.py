@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from .dense import nonzeros
-from .layout import B_OFF, FAN_OUT, W_OFF
+from .layout import B_OFF, FAN_IN, FAN_OUT, W_OFF
 from .options import KERNEL
 
 SGD, DELTA_BAR_DELTA, RMSPROP, ADAM, RPROP = 0, 1, 2, 3, 4
@@ -70,45 +70,46 @@ def rprop_step(w, g, step, g_prev, scale, eta_plus, eta_minus, step_min, step_ma
     return w - scale * np.sign(g) * step, step, g
 
 
-@njit(**KERNEL)
-def _update_range(code, hp, theta_all, grad_all, state, i0, i1, eta, mu, nesterov, t, scale):
-    """Apply rule ``code`` to theta_all[i0:i1].
+@njit(**KERNEL, inline="always")
+def update_slice(code, hp, theta, grad, s0, s1, eta, mu, nesterov, t, scale):
+    """Apply rule ``code`` to the 1-D slice theta, with its gradient and state rows s0, s1
+    (rules with one state row ignore s1).
 
     One loop per rule so each loop vectorises. The loops run from 0 over contiguous 1-D
     slices: a loop over range(i0, i1) keeps Numba's negative-index fix-up and a slice
     state[:, i0:i1] is non-contiguous; either stops LLVM from vectorising (5-10x slower).
     """
-    theta, grad = theta_all[i0:i1], grad_all[i0:i1]
     f = theta.dtype.type
     eta, mu = f(eta), f(mu)
     n = theta.size
     if code == SGD:
-        v = state[0, i0:i1]
         for i in range(n):
-            theta[i], v[i] = sgd_step(theta[i], grad[i], v[i], eta, mu, nesterov)
+            theta[i], s0[i] = sgd_step(theta[i], grad[i], s0[i], eta, mu, nesterov)
     elif code == DELTA_BAR_DELTA:
-        gain, bar = state[0, i0:i1], state[1, i0:i1]
         kappa, phi, avg, lo, hi = f(hp[0]), f(hp[1]), (f(hp[2]), f(1.0 - hp[2])), f(hp[3]), f(hp[4])
         for i in range(n):
-            theta[i], gain[i], bar[i] = delta_bar_delta_step(theta[i], grad[i], gain[i], bar[i], eta, kappa, phi, avg,
-                                                             lo, hi)
+            theta[i], s0[i], s1[i] = delta_bar_delta_step(theta[i], grad[i], s0[i], s1[i], eta, kappa, phi, avg, lo, hi)
     elif code == RMSPROP:
-        ms = state[0, i0:i1]
         rho, eps = (f(hp[0]), f(1.0 - hp[0])), f(hp[1])
         for i in range(n):
-            theta[i], ms[i] = rmsprop_step(theta[i], grad[i], ms[i], eta, rho, eps)
+            theta[i], s0[i] = rmsprop_step(theta[i], grad[i], s0[i], eta, rho, eps)
     elif code == ADAM:
-        m, v = state[0, i0:i1], state[1, i0:i1]
         beta1, beta2 = (f(hp[0]), f(1.0 - hp[0])), (f(hp[1]), f(1.0 - hp[1]))
         root_c2 = math.sqrt(1.0 - hp[1] ** t)
         eta_t, eps_t = f(eta * root_c2 / (1.0 - hp[0] ** t)), f(hp[2] * root_c2)
         for i in range(n):
-            theta[i], m[i], v[i] = adam_step(theta[i], grad[i], m[i], v[i], eta_t, beta1, beta2, eps_t)
+            theta[i], s0[i], s1[i] = adam_step(theta[i], grad[i], s0[i], s1[i], eta_t, beta1, beta2, eps_t)
     else:  # RPROP
-        step, g_prev = state[0, i0:i1], state[1, i0:i1]
         up, down, lo, hi, s = f(hp[0]), f(hp[1]), f(hp[2]), f(hp[3]), f(scale)
         for i in range(n):
-            theta[i], step[i], g_prev[i] = rprop_step(theta[i], grad[i], step[i], g_prev[i], s, up, down, lo, hi)
+            theta[i], s0[i], s1[i] = rprop_step(theta[i], grad[i], s0[i], s1[i], s, up, down, lo, hi)
+
+
+@njit(**KERNEL, inline="always")
+def _update_range(code, hp, theta, grad, state, i0, i1, eta, mu, nesterov, t, scale):
+    """update_slice on theta[i0:i1] and the same entries of grad and the state rows."""
+    s1 = state.shape[0] - 1
+    update_slice(code, hp, theta[i0:i1], grad[i0:i1], state[0, i0:i1], state[s1, i0:i1], eta, mu, nesterov, t, scale)
 
 
 @njit(**KERNEL)
@@ -145,40 +146,58 @@ def has_lazy_rows(code, batch_size, weight_decay):
     return batch_size == 1 and weight_decay == 0.0 and (code == DELTA_BAR_DELTA or code == RMSPROP)
 
 
-@njit(**KERNEL, inline="always")
-def _idle_decay(code, hp):
-    """(state row that decays on an idle step, its factor per step)."""
-    return (1, hp[2]) if code == DELTA_BAR_DELTA else (0, hp[0])
+@njit(**KERNEL)
+def first_layer_rows(M, layout):
+    """Rows (fan_in, fan_out) of the first layer's W within a flat array M (theta, grad, a state row)."""
+    w0, b0 = layout[0, W_OFF], layout[0, B_OFF]
+    return M[w0:b0].reshape(layout[0, FAN_IN], layout[0, FAN_OUT])
 
 
 @njit(**KERNEL)
-def catch_up(code, hp, state, layout, k, last, t):
-    """Apply the idle steps last[k] + 1 .. t to first-layer row k's state; last[k] = t."""
-    idle = t - last[k]
-    if idle > 0:
-        row, decay = _idle_decay(code, hp)
-        fan_out = layout[0, FAN_OUT]
-        i0 = layout[0, W_OFF] + k * fan_out
-        s = state[row, i0 : i0 + fan_out]
-        factor = s.dtype.type(decay**idle)
-        for j in range(fan_out):
-            s[j] *= factor
-    last[k] = t
+def lazy_views(theta, grad, state, layout):
+    """First-layer row views of theta, grad and the state rows, made once per epoch."""
+    return (first_layer_rows(theta, layout), first_layer_rows(grad, layout), first_layer_rows(state[0], layout),
+            first_layer_rows(state[state.shape[0] - 1], layout))
 
 
 @njit(**KERNEL)
-def lazy_update(code, hp, theta, grad, state, layout, layer_scale, eta, t, x, nz, last):
-    """Update t for one example x: first-layer rows of the non-zeros of x (after catching them
-    up), then every other parameter; grad is left zero where it was written."""
-    fan_out, w0 = layout[0, FAN_OUT], layout[0, W_OFF]
+def idle_factors(code, hp, n, dtype):
+    """factors[s] = the decay of the idle state over s idle updates (s = 0 .. n): one pow per
+    entry once per epoch, instead of one per touched row."""
+    decay = hp[2] if code == DELTA_BAR_DELTA else hp[0]  # bar decays by the smoothing, ms by rho
+    factors = np.empty(n + 1, dtype)
+    for s in range(n + 1):
+        factors[s] = decay ** float(s)
+    return factors
+
+
+@njit(**KERNEL)
+def lazy_row(code, hp, w, g, s0, s1, factor, eta):
+    """One update of a first-layer row that was idle before: the idle decay (factor) folded into
+    the step; zeroes g as it reads it."""
+    f = w.dtype.type
+    eta = f(eta)
+    if code == DELTA_BAR_DELTA:
+        kappa, phi, avg, lo, hi = f(hp[0]), f(hp[1]), (f(hp[2]), f(1.0 - hp[2])), f(hp[3]), f(hp[4])
+        for i in range(w.size):
+            w[i], s0[i], s1[i] = delta_bar_delta_step(w[i], g[i], s0[i], s1[i] * factor, eta, kappa, phi, avg, lo, hi)
+            g[i] = 0
+    else:  # RMSPROP
+        rho, eps = (f(hp[0]), f(1.0 - hp[0])), f(hp[1])
+        for i in range(w.size):
+            w[i], s0[i] = rmsprop_step(w[i], g[i], s0[i] * factor, eta, rho, eps)
+            g[i] = 0
+
+
+@njit(**KERNEL)
+def lazy_update(code, hp, theta, grad, state, layout, layer_scale, eta, t, x, nz, last, views, factors):
+    """Update t for one example x: the first-layer rows of the non-zeros of x (with their idle
+    decay since update last[k]), then every other parameter. Leaves grad zero."""
+    W, G, S0, S1 = views
     for q in range(nonzeros(x, nz)):
         k = nz[q]
-        catch_up(code, hp, state, layout, k, last, t - 1)
-        i0 = w0 + k * fan_out
-        _update_range(code, hp, theta, grad, state, i0, i0 + fan_out, eta * layer_scale[0], 0.0, False, t,
-                      layer_scale[0])
+        lazy_row(code, hp, W[k], G[k], S0[k], S1[k], factors[t - 1 - last[k]], eta * layer_scale[0])
         last[k] = t
-        grad[i0 : i0 + fan_out] = 0.0
     L = layout.shape[0]
     for l in range(L):
         start = layout[l, B_OFF] if l == 0 else layout[l, W_OFF]
@@ -188,7 +207,11 @@ def lazy_update(code, hp, theta, grad, state, layout, layer_scale, eta, t, x, nz
 
 
 @njit(**KERNEL)
-def flush_lazy_rows(code, hp, state, layout, last, t):
-    """Catch every first-layer row up to update t (the end of an epoch)."""
+def flush_lazy_rows(code, last, t, views, factors):
+    """Apply each first-layer row's idle decay up to update t (the end of an epoch)."""
+    S = views[3] if code == DELTA_BAR_DELTA else views[2]
     for k in range(last.size):
-        catch_up(code, hp, state, layout, k, last, t)
+        factor = factors[t - last[k]]
+        for j in range(S.shape[1]):
+            S[k, j] *= factor
+        last[k] = t

@@ -127,10 +127,10 @@ class OneCycle(Schedule):
     Parameters
     ----------
     eta0 : float > 0
-    total_steps : int >= 2
+    eta1 : float >= eta0, default 10 * eta0
+    total_steps : int >= 2, required
         Updates (or epochs, with per="epoch") the schedule is defined for; fit refuses to
         train longer.
-    eta1 : float >= eta0, default 10 * eta0
     tail : float in [0, 1), default 0.1
     final_ratio : float in (0, 1], default 1e-3 (three orders of magnitude)
     momentum : (max, min) or None
@@ -138,10 +138,12 @@ class OneCycle(Schedule):
         it falls, max in the tail. None leaves the optimizer's momentum alone.
     """
 
-    def __init__(self, eta0, total_steps, eta1=None, tail=0.1, final_ratio=1e-3, momentum=None, per="step"):
+    def __init__(self, eta0, eta1=None, total_steps=None, tail=0.1, final_ratio=1e-3, momentum=None, per="step"):
         super().__init__(per)
         self.eta0 = _rate("eta0", eta0)
         self.eta1 = 10.0 * self.eta0 if eta1 is None else _checks.number("eta1", eta1, low=self.eta0)
+        if total_steps is None:
+            raise TypeError("OneCycle needs total_steps: the number of updates (or epochs) it spans")
         self.total_steps = _checks.number("total_steps", total_steps, low=2, integer=True)
         self.tail = _checks.number("tail", tail, low=0.0, high=1.0, high_open=True)
         self.final_ratio = _checks.number("final_ratio", final_ratio, low=0.0, high=1.0, low_open=True)

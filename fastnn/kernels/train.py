@@ -178,9 +178,11 @@ def _backprop_input_parts(dZ, W, dA, blas, n_parts):
 
 
 @njit(**KERNEL)
-def _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, rows, tmp, nz, n_parts):
+def _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, rows, tmp, nz, n_parts,
+                    first_dW):
     """Backpropagate the output deltas; grads of layer l += scales[l] * its gradient (each W is
-    used before it moves)."""
+    used before it moves). first_dW=False leaves out the first layer's dW: the caller forms it
+    from the deltas (lazy online rules)."""
     Ws, _, alphas = params
     dWs, dbs, dalphas = grads
     A_in, Zs, As, Ds = units
@@ -193,7 +195,8 @@ def _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, 
                                        dalphas[l - 1], scales[l - 1], train, key, l - 1, rows, n_parts)
         A_prev = A_in if l == 0 else As[l - 1]
         add_bias_grad(Ds[l], dbs[l], scales[l])
-        _add_weight_grad_parts(A_prev, Ds[l], dWs[l], scales[l], blas, tmp, nz, n_parts)
+        if l > 0 or first_dW:
+            _add_weight_grad_parts(A_prev, Ds[l], dWs[l], scales[l], blas, tmp, nz, n_parts)
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
@@ -242,7 +245,7 @@ def _chunk_units(ws, full, layout, c, chunk):
 
 @njit(**KERNEL)
 def batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, full,
-               chunk, n_parts):
+               chunk, n_parts, first_dW=True):
     """grads of layer l += scales[l] * gradient of the summed loss over X[rows]; returns the summed loss.
 
     ``full``: unit_views for a whole chunk, prepared once by the caller.
@@ -260,7 +263,8 @@ def batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, 
         if loss_code == MSE:
             _activation_backward_parts(dZ, Z, A, code, act_params[L - 1, 0], act_params[L - 1, 1],
                                        params[2][L - 1], grads[2][L - 1], scales[L - 1], train, key, L - 1, r, n_parts)
-        _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, r, tmp, nz, n_parts)
+        _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, r, tmp, nz, n_parts,
+                        first_dW)
     return total
 
 
@@ -283,7 +287,7 @@ def train_epoch(theta, grad, state, layout, act_params, use_blas, X, T, order, b
     last = np.full(layout[0, FAN_IN] if lazy else 0, t0)  # the update each first-layer row has seen
     if lazy:
         grad[:] = 0.0
-    views = lazy_views(theta, grad if lazy else theta, state, layout)
+    views = lazy_views(theta, state, layout)
     factors = idle_factors(rule, hp, order.size if lazy else 0, theta.dtype)
     total = 0.0
     step = 0
@@ -294,11 +298,11 @@ def train_epoch(theta, grad, state, layout, act_params, use_blas, X, T, order, b
         if not (fused or lazy):
             grad[:] = 0.0
         total += batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws,
-                            full, chunk, n_parts)
+                            full, chunk, n_parts, not lazy)
         t = t0 + step + 1
         if lazy:
-            lazy_update(rule, hp, theta, grad, state, layout, layer_scale, lr[step], t, X[rows[0]], ws[5][0], last, views,
-                        factors)
+            lazy_update(rule, hp, theta, grad, state, layout, layer_scale, lr[step], t, X[rows[0]], full[3][0][0],
+                        ws[5][0], last, views, factors)
         elif not fused:
             apply_update(rule, hp, theta, grad, state, layout, layer_scale, weight_decay, lr[step], mom[step],
                          nesterov, t)

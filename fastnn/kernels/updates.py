@@ -154,9 +154,9 @@ def first_layer_rows(M, layout):
 
 
 @njit(**KERNEL)
-def lazy_views(theta, grad, state, layout):
-    """First-layer row views of theta, grad and the state rows, made once per epoch."""
-    return (first_layer_rows(theta, layout), first_layer_rows(grad, layout), first_layer_rows(state[0], layout),
+def lazy_views(theta, state, layout):
+    """First-layer (fan_in, fan_out) views of theta and the state rows, made once per epoch."""
+    return (first_layer_rows(theta, layout), first_layer_rows(state[0], layout),
             first_layer_rows(state[state.shape[0] - 1], layout))
 
 
@@ -172,34 +172,33 @@ def idle_factors(code, hp, n, dtype):
 
 
 @njit(**KERNEL, inline="always")
-def lazy_row(code, hp, W, G, S0, S1, k, factor, eta):
+def lazy_row(code, hp, W, S0, S1, k, x_k, d, factor, eta):
     """One update of first-layer row k after idle steps: their decay (factor) folded into the
-    step; zeroes the row of G as it reads it. Indexes the 2-D arrays instead of taking row
-    views: each view costs two atomic reference counts, which at 150 rows per example made
-    this three times slower than the arithmetic."""
+    step, the gradient x_k * d[j] formed as it is used (never stored). Indexes the 2-D arrays
+    instead of taking row views: each view costs two atomic reference counts, which at 150
+    rows per example made this three times slower than the arithmetic."""
     f = W.dtype.type
     eta = f(eta)
     if code == DELTA_BAR_DELTA:
         kappa, phi, avg, lo, hi = f(hp[0]), f(hp[1]), (f(hp[2]), f(1.0 - hp[2])), f(hp[3]), f(hp[4])
         for j in range(W.shape[1]):
-            W[k, j], S0[k, j], S1[k, j] = delta_bar_delta_step(W[k, j], G[k, j], S0[k, j], S1[k, j] * factor, eta, kappa,
-                                                               phi, avg, lo, hi)
-            G[k, j] = 0
+            W[k, j], S0[k, j], S1[k, j] = delta_bar_delta_step(W[k, j], x_k * d[j], S0[k, j], S1[k, j] * factor, eta,
+                                                               kappa, phi, avg, lo, hi)
     else:  # RMSPROP
         rho, eps = (f(hp[0]), f(1.0 - hp[0])), f(hp[1])
         for j in range(W.shape[1]):
-            W[k, j], S0[k, j] = rmsprop_step(W[k, j], G[k, j], S0[k, j] * factor, eta, rho, eps)
-            G[k, j] = 0
+            W[k, j], S0[k, j] = rmsprop_step(W[k, j], x_k * d[j], S0[k, j] * factor, eta, rho, eps)
 
 
 @njit(**KERNEL)
-def lazy_update(code, hp, theta, grad, state, layout, layer_scale, eta, t, x, nz, last, views, factors):
-    """Update t for one example x: the first-layer rows of the non-zeros of x (with their idle
-    decay since update last[k]), then every other parameter. Leaves grad zero."""
-    W, G, S0, S1 = views
+def lazy_update(code, hp, theta, grad, state, layout, layer_scale, eta, t, x, d, nz, last, views, factors):
+    """Update t for one example x whose first-layer deltas are d: the first-layer rows of the
+    non-zeros of x (with their idle decay since update last[k]), then every other parameter
+    from grad, which it leaves zero."""
+    W, S0, S1 = views
     for q in range(nonzeros(x, nz)):
         k = nz[q]
-        lazy_row(code, hp, W, G, S0, S1, k, factors[t - 1 - last[k]], eta * layer_scale[0])
+        lazy_row(code, hp, W, S0, S1, k, x[k], d, factors[t - 1 - last[k]], eta * layer_scale[0])
         last[k] = t
     L = layout.shape[0]
     for l in range(L):
@@ -212,7 +211,7 @@ def lazy_update(code, hp, theta, grad, state, layout, layer_scale, eta, t, x, nz
 @njit(**KERNEL)
 def flush_lazy_rows(code, last, t, views, factors):
     """Apply each first-layer row's idle decay up to update t (the end of an epoch)."""
-    S = views[3] if code == DELTA_BAR_DELTA else views[2]
+    S = views[2] if code == DELTA_BAR_DELTA else views[1]
     for k in range(last.size):
         factor = factors[t - last[k]]
         for j in range(S.shape[1]):

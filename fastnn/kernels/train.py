@@ -13,7 +13,7 @@ from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forw
 from .layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, UNIT_OFF, W_OFF
 from .losses import MSE, output_delta
 from .options import KERNEL
-from .updates import apply_update, flush_lazy_rows, has_lazy_rows, idle_factors, lazy_update, lazy_views
+from .updates import apply_update, catch_up_rows, flush_lazy_rows, has_lazy_rows, idle_factors, lazy_update, lazy_views
 
 
 @njit(**KERNEL, inline="always")
@@ -283,26 +283,28 @@ def train_epoch(theta, grad, state, layout, act_params, use_blas, X, T, order, b
     params = param_views(theta, layout)
     grads = params if fused else param_views(grad, layout)
     scales = np.empty(layout.shape[0])
-    lazy = has_lazy_rows(rule, batch_size, weight_decay)  # then grad stays zero between steps
+    lazy = has_lazy_rows(rule, batch_size, weight_decay, mom)  # then grad stays zero between steps
     last = np.full(layout[0, FAN_IN] if lazy else 0, t0)  # the update each first-layer row has seen
     if lazy:
         grad[:] = 0.0
     views = lazy_views(theta, state, layout)
-    factors = idle_factors(rule, hp, order.size if lazy else 0, theta.dtype)
+    factors = idle_factors(rule, hp, mom[0] if mom.size else 0.0, nesterov, order.size if lazy else 0, theta.dtype)
     total = 0.0
     step = 0
     for start in range(0, order.size, batch_size):
         rows = order[start : start + batch_size]
         for l in range(scales.size):  # a loop, not an array expression: no allocation per step
             scales[l] = -lr[step] / rows.size * layer_scale[l] if fused else 1.0 / rows.size
-        if not (fused or lazy):
+        t = t0 + step + 1
+        if lazy:
+            catch_up_rows(rule, X[rows[0]], ws[5][0], last, t - 1, views, factors)
+        elif not fused:
             grad[:] = 0.0
         total += batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws,
                             full, chunk, n_parts, not lazy)
-        t = t0 + step + 1
         if lazy:
-            lazy_update(rule, hp, theta, grad, state, layout, layer_scale, lr[step], t, X[rows[0]], full[3][0][0],
-                        ws[5][0], last, views, factors)
+            lazy_update(rule, hp, theta, grad, state, layout, layer_scale, lr[step], mom[step], nesterov, t, X[rows[0]],
+                        full[3][0][0], ws[5][0], last, views, factors)
         elif not fused:
             apply_update(rule, hp, theta, grad, state, layout, layer_scale, weight_decay, lr[step], mom[step],
                          nesterov, t)

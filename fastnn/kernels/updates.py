@@ -136,14 +136,21 @@ def apply_update(code, hp, theta, grad, state, layout, layer_scale, weight_decay
 # what its non-zeros need instead of a pass over every weight:
 # - delta-bar-delta with g = 0 keeps w and the gain (g * bar = 0) and multiplies bar by the
 #   smoothing: s idle steps multiply it by smoothing^s;
-# - RMSprop with g = 0 keeps w and multiplies ms by rho: s idle steps, rho^s.
-# SGD with momentum and Adam keep moving the weights with g = 0, so they update every weight.
+# - RMSprop with g = 0 keeps w and multiplies ms by rho: s idle steps, rho^s;
+# - SGD with a constant momentum mu: v <- mu v, w <- w + v (Nesterov: w + mu v), so s idle
+#   steps give v mu^s and w + v (mu + ... + mu^s) (Nesterov: mu times that sum).
+# Adam keeps moving the weights with g = 0 by a step that has no closed form: every weight.
 
 
 @njit(**KERNEL)
-def has_lazy_rows(code, batch_size, weight_decay):
-    """Whether an epoch updates first-layer rows lazily (weight decay makes every g non-zero)."""
-    return batch_size == 1 and weight_decay == 0.0 and (code == DELTA_BAR_DELTA or code == RMSPROP)
+def has_lazy_rows(code, batch_size, weight_decay, mom):
+    """Whether an epoch updates first-layer rows lazily (weight decay makes every g non-zero;
+    a cycled momentum has no closed form)."""
+    if batch_size != 1 or weight_decay != 0.0:
+        return False
+    if code == SGD:
+        return mom.size > 0 and mom[0] > 0.0 and np.all(mom == mom[0])
+    return code == DELTA_BAR_DELTA or code == RMSPROP
 
 
 @njit(**KERNEL)
@@ -161,59 +168,111 @@ def lazy_views(theta, state, layout):
 
 
 @njit(**KERNEL)
-def idle_factors(code, hp, n, dtype):
-    """factors[s] = the decay of the idle state over s idle updates (s = 0 .. n): one pow per
-    entry once per epoch, instead of one per touched row."""
-    decay = hp[2] if code == DELTA_BAR_DELTA else hp[0]  # bar decays by the smoothing, ms by rho
-    factors = np.empty(n + 1, dtype)
+def idle_factors(code, hp, mu, nesterov, n, dtype):
+    """For s = 0 .. n idle updates: factors[0, s], the decay of the idle state (bar, ms or v),
+    and factors[1, s], the weight's drift per unit of v (SGD). Once per epoch, not per row."""
+    decay = hp[2] if code == DELTA_BAR_DELTA else (hp[0] if code == RMSPROP else mu)
+    factors = np.zeros((2, n + 1), dtype)
+    drift = 0.0
     for s in range(n + 1):
-        factors[s] = decay ** float(s)
+        factors[0, s] = decay ** float(s)
+        if code == SGD:
+            factors[1, s] = mu * drift if nesterov else drift
+            drift += mu ** float(s + 1)
     return factors
 
 
 @njit(**KERNEL, inline="always")
-def lazy_row(code, hp, W, S0, S1, k, x_k, d, factor, eta):
-    """One update of first-layer row k after idle steps: their decay (factor) folded into the
-    step, the gradient x_k * d[j] formed as it is used (never stored). Indexes the 2-D arrays
-    instead of taking row views: each view costs two atomic reference counts, which at 150
-    rows per example made this three times slower than the arithmetic."""
-    f = W.dtype.type
-    eta = f(eta)
-    if code == DELTA_BAR_DELTA:
-        kappa, phi, avg, lo, hi = f(hp[0]), f(hp[1]), (f(hp[2]), f(1.0 - hp[2])), f(hp[3]), f(hp[4])
+def _catch_up_row(drifts, W, S, k, last, t, factors):
+    """Apply first-layer row k's idle updates last[k] + 1 .. t to its decaying state S (and,
+    when the weights drift, to W); last[k] = t."""
+    s = t - last[k]
+    if s > 0:
+        factor, drift = factors[0, s], factors[1, s]
+        if drifts:
+            for j in range(W.shape[1]):
+                W[k, j] += drift * S[k, j]
         for j in range(W.shape[1]):
-            W[k, j], S0[k, j], S1[k, j] = delta_bar_delta_step(W[k, j], x_k * d[j], S0[k, j], S1[k, j] * factor, eta,
-                                                               kappa, phi, avg, lo, hi)
-    else:  # RMSPROP
-        rho, eps = (f(hp[0]), f(1.0 - hp[0])), f(hp[1])
-        for j in range(W.shape[1]):
-            W[k, j], S0[k, j] = rmsprop_step(W[k, j], x_k * d[j], S0[k, j] * factor, eta, rho, eps)
+            S[k, j] *= factor
+        last[k] = t
+
+
+@njit(**KERNEL, inline="always")
+def _decaying(code, views):
+    """(weights drift while idle, the state that decays: bar, or ms, or v). Chosen once per
+    call, not per row: every array picked out of a tuple costs reference counts."""
+    return code == SGD, (views[2] if code == DELTA_BAR_DELTA else views[1])
 
 
 @njit(**KERNEL)
-def lazy_update(code, hp, theta, grad, state, layout, layer_scale, eta, t, x, d, nz, last, views, factors):
-    """Update t for one example x whose first-layer deltas are d: the first-layer rows of the
-    non-zeros of x (with their idle decay since update last[k]), then every other parameter
-    from grad, which it leaves zero."""
-    W, S0, S1 = views
+def catch_up_rows(code, x, nz, last, t, views, factors):
+    """Bring the first-layer rows of the non-zeros of x up to update t before the forward pass
+    reads them, when the idle steps move the weights (SGD with momentum). Other rules fold the
+    idle decay into the update (lazy_row): a separate pass over the rows costs an L2 miss per
+    row, as the forward pass in between evicts them from L1."""
+    W = views[0]
+    drifts, S = _decaying(code, views)
+    if not drifts:
+        return
     for q in range(nonzeros(x, nz)):
-        k = nz[q]
-        lazy_row(code, hp, W, S0, S1, k, x[k], d, factors[t - 1 - last[k]], eta * layer_scale[0])
-        last[k] = t
-    L = layout.shape[0]
-    for l in range(L):
-        start = layout[l, B_OFF] if l == 0 else layout[l, W_OFF]
-        end = layout[l + 1, W_OFF] if l + 1 < L else theta.size
-        _update_range(code, hp, theta, grad, state, start, end, eta * layer_scale[l], 0.0, False, t, layer_scale[l])
-        grad[start:end] = 0.0
+        _catch_up_row(drifts, W, S, nz[q], last, t, factors)
 
 
 @njit(**KERNEL)
 def flush_lazy_rows(code, last, t, views, factors):
-    """Apply each first-layer row's idle decay up to update t (the end of an epoch)."""
-    S = views[2] if code == DELTA_BAR_DELTA else views[1]
+    """Bring every first-layer row up to update t (the end of an epoch)."""
+    W = views[0]
+    drifts, S = _decaying(code, views)
     for k in range(last.size):
-        factor = factors[t - last[k]]
-        for j in range(S.shape[1]):
-            S[k, j] *= factor
-        last[k] = t
+        _catch_up_row(drifts, W, S, k, last, t, factors)
+
+
+@njit(**KERNEL)
+def lazy_rows(code, hp, views, x, d, nz, m, last, t, factors, eta, mu, nesterov):
+    """Update first-layer rows k = nz[:m] by the gradient x[k] * d[j], formed as it is used
+    (never stored), with the decay of each row's idle steps folded in (SGD's rows were caught
+    up by catch_up_rows: factor 1). One loop nest per rule, as in update_slice: a shared loop
+    with the rule chosen inside ran 25% slower. The 2-D arrays are indexed, not cut into row
+    views: each view costs two atomic reference counts, three times the arithmetic here."""
+    W, S0, S1 = views
+    f = W.dtype.type
+    eta = f(eta)
+    if code == SGD:
+        mu = f(mu)
+        for q in range(m):
+            k = nz[q]
+            for j in range(W.shape[1]):
+                W[k, j], S0[k, j] = sgd_step(W[k, j], x[k] * d[j], S0[k, j], eta, mu, nesterov)
+            last[k] = t
+    elif code == DELTA_BAR_DELTA:
+        kappa, phi, avg, lo, hi = f(hp[0]), f(hp[1]), (f(hp[2]), f(1.0 - hp[2])), f(hp[3]), f(hp[4])
+        for q in range(m):
+            k = nz[q]
+            factor = factors[0, t - 1 - last[k]]
+            for j in range(W.shape[1]):
+                W[k, j], S0[k, j], S1[k, j] = delta_bar_delta_step(W[k, j], x[k] * d[j], S0[k, j], S1[k, j] * factor,
+                                                                   eta, kappa, phi, avg, lo, hi)
+            last[k] = t
+    else:  # RMSPROP
+        rho, eps = (f(hp[0]), f(1.0 - hp[0])), f(hp[1])
+        for q in range(m):
+            k = nz[q]
+            factor = factors[0, t - 1 - last[k]]
+            for j in range(W.shape[1]):
+                W[k, j], S0[k, j] = rmsprop_step(W[k, j], x[k] * d[j], S0[k, j] * factor, eta, rho, eps)
+            last[k] = t
+
+
+@njit(**KERNEL)
+def lazy_update(code, hp, theta, grad, state, layout, layer_scale, eta, mu, nesterov, t, x, d, nz, last, views,
+                factors):
+    """Update t for one example x whose first-layer deltas are d: the first-layer rows of the
+    non-zeros of x (idle since update last[k]; SGD's were caught up by catch_up_rows), then
+    every other parameter from grad, which it leaves zero."""
+    lazy_rows(code, hp, views, x, d, nz, nonzeros(x, nz), last, t, factors, eta * layer_scale[0], mu, nesterov)
+    L = layout.shape[0]
+    for l in range(L):
+        start = layout[l, B_OFF] if l == 0 else layout[l, W_OFF]
+        end = layout[l + 1, W_OFF] if l + 1 < L else theta.size
+        _update_range(code, hp, theta, grad, state, start, end, eta * layer_scale[l], mu, nesterov, t, layer_scale[l])
+        grad[start:end] = 0.0

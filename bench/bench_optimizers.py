@@ -15,7 +15,7 @@ import numpy as np
 import fastnn
 from bench_vs_torch import load
 
-RULES = [("sgd", fastnn.optimizers.SGD(), 0.01), ("sgd momentum 0.9", fastnn.optimizers.SGD(0.9), 0.01),
+RULES = [("sgd", fastnn.optimizers.SGD(), 0.01), ("sgd momentum 0.9", fastnn.optimizers.SGD(0.9), 0.002),
          ("delta_bar_delta", fastnn.optimizers.DeltaBarDelta(), 0.01), ("rmsprop", fastnn.optimizers.RMSprop(), 0.001),
          ("adam", fastnn.optimizers.Adam(), 0.001)]
 

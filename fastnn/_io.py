@@ -36,7 +36,7 @@ def save(net, path):
         "targets": None if net._targets is None else net._targets.get_config(),
         "optimizer": net._optimizer.get_config(), "opt_steps": net._opt_steps,
     }
-    arrays = {"theta": net._theta, "opt_state": net._opt_state}
+    arrays = {"theta": net._theta, "opt_state": net._opt_state, "bn_stats": net._bn_stats}
     if net._targets is not None and net._targets.classification:
         arrays["classes"] = net._targets.classes
     config_bytes = json.dumps(config, sort_keys=True).encode()
@@ -46,7 +46,7 @@ def save(net, path):
         np.savez(f, **arrays)
 
 
-_ARRAYS = ("config", "sha256", "theta", "opt_state", "classes")
+_ARRAYS = ("config", "sha256", "theta", "opt_state", "bn_stats", "classes")
 # What a crafted file can make json, numpy or the constructors raise; all become ValueError.
 _BAD_FILE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError, MemoryError, IndexError)
 
@@ -54,7 +54,7 @@ _BAD_FILE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, Rec
 def _read(path):
     try:
         with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in _ARRAYS[:4] if k not in data.files]
+            missing = [k for k in _ARRAYS[:5] if k not in data.files]
             if missing:
                 raise ValueError(f"not a fastnn model file: the array(s) {missing} are missing")
             arrays = {k: data[k] for k in _ARRAYS if k in data.files}  # only what a model holds
@@ -88,19 +88,19 @@ def _build(config, arrays, network_cls):
     input_dim = config["input_dim"]
     if not isinstance(input_dim, int) or input_dim < 1:
         raise ValueError(f"input_dim must be a positive integer, got {input_dim!r}")
-    n_params = build_layout(input_dim, layers)[2]
+    _, _, n_params, n_stats = build_layout(input_dim, layers)
     optimizer = optimizers.from_config(config["optimizer"])
     opt_steps = config["opt_steps"]
     if not isinstance(opt_steps, int) or opt_steps < 0:
         raise ValueError(f"opt_steps must be a non-negative integer, got {opt_steps!r}")
     # Before the network allocates anything:
-    for name, shape in (("theta", (n_params,)), ("opt_state", (optimizer.n_state, n_params))):
+    for name, shape in (("theta", (n_params,)), ("opt_state", (optimizer.n_state, n_params)), ("bn_stats", (n_stats,))):
         a = arrays[name]
         if a.shape != shape or a.dtype != np.dtype(config["dtype"]) or not np.isfinite(a).all():
             raise ValueError(f"array {name!r} ({a.dtype} {a.shape}) is not {shape} finite {config['dtype']} numbers")
     net = network_cls(layers, loss=config["loss"], dtype=config["dtype"], seed=config["seed"], input_dim=input_dim)
     net._rng.bit_generator.state = config["rng_state"]
-    net._theta[:] = arrays["theta"]
+    net._theta[:], net._bn_stats[:] = arrays["theta"], arrays["bn_stats"]
     net._optimizer, net._opt_state, net._opt_steps = optimizer, arrays["opt_state"].copy(), opt_steps
     if config["targets"] is not None:
         net._targets = _targets(config["targets"], arrays.get("classes"), layers[-1].units)

@@ -20,14 +20,27 @@ class FitOptions:
     layer_scaling: object
     early_stopping: object  # None or patience (int)
     shuffle: bool
+    bn_statistics: str
+    merge_single: bool  # batch norm: a last batch of one example joins the one before
 
     def steps_per_epoch(self, n):
-        return -(-n // self.batch_size)
+        return steps_per_epoch(n, self.batch_size, self.merge_single)
+
+
+def steps_per_epoch(n, batch_size, merge_single):
+    """Updates per epoch (as kernels.train.batch_end cuts the batches)."""
+    steps = -(-n // batch_size)
+    return steps - 1 if merge_single and steps > 1 and n % batch_size == 1 else steps
+
+
+BN_STATISTICS = ("moving", "training_set")
 
 
 def check(n, dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_decay, optimizer, layer_scaling,
-          early_stopping, shuffle):
-    """FitOptions for n examples, or a ValueError / TypeError naming the argument."""
+          early_stopping, shuffle, bn_statistics, batch_norm):
+    """FitOptions for n examples, or a ValueError / TypeError naming the argument.
+
+    batch_norm: whether the network has batch-norm layers."""
     _checks.choice("mode", mode, MODES)
     epochs = _checks.number("epochs", epochs, low=1, integer=True)
     rates = schedules.get(lr)
@@ -36,8 +49,13 @@ def check(n, dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_dec
         if mode == "minibatch" and batch_size > n:
             raise ValueError(f"batch_size={batch_size} is larger than the {n} examples; use batch_size <= {n} or mode='batch'")
     batch_size = {"online": 1, "batch": n, "minibatch": batch_size or min(32, n)}[mode]
+    _checks.choice("bn_statistics", bn_statistics, BN_STATISTICS)
+    if batch_norm and batch_size < 2:
+        what = "online mode" if mode == "online" else f"mode={mode!r} with batch_size={batch_size} on {n} example(s)"
+        raise ValueError(f"batch norm estimates a variance per mini-batch, which one example cannot give ({what}); "
+                         "use mode='minibatch' with batch_size >= 2 (and at least 2 examples)")
     opt = _optimizer(optimizer, momentum, nesterov, mode)
-    _check_rates(rates, opt, epochs, -(-n // batch_size), dtype)
+    _check_rates(rates, opt, epochs, steps_per_epoch(n, batch_size, batch_norm), dtype)
     if layer_scaling not in LAYER_SCALING:
         raise ValueError(f"layer_scaling must be one of {list(LAYER_SCALING)}, got {layer_scaling!r}")
     if early_stopping is not None:
@@ -45,7 +63,7 @@ def check(n, dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_dec
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
     return FitOptions(mode, epochs, rates, batch_size, opt, _checks.number("weight_decay", weight_decay, low=0.0),
-                      layer_scaling, early_stopping, bool(shuffle))
+                      layer_scaling, early_stopping, bool(shuffle), bn_statistics, bool(batch_norm))
 
 
 def _optimizer(optimizer, momentum, nesterov, mode):

@@ -11,8 +11,8 @@ from threadpoolctl import threadpool_limits
 from . import _checks, _io, _options, losses, optimizers
 from ._targets import Targets
 from .kernels import train as _train
-from .kernels.layout import ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, W_OFF
-from .layers import build_layout, check_layers, init_params
+from .kernels.layout import ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, GAMMA_OFF, STAT_OFF, W_OFF
+from .layers import build_layout, check_layers, fold_batch_norm, init_params, init_stats
 
 CHUNK = 512  # examples per forward/backward chunk: bounds scratch memory in full-batch mode
 BLAS_MIN_ROWS = 16  # below this many rows per chunk the row loops beat a BLAS call
@@ -104,7 +104,8 @@ class Network:
 
     # ----------------------------------------------------------------- structure
     def _build(self, input_dim):
-        self._layout, self._act_params, n_params = build_layout(input_dim, self.layers)
+        self._layout, self._act_params, n_params, n_stats = build_layout(input_dim, self.layers)
+        self._bn_stats = init_stats(self._layout, n_stats, self.dtype)
         self._theta = init_params(self.layers, self._layout, n_params, self._rng, self.dtype)
         self._opt_state = self._optimizer.init_state(self._theta.size, 0.0, self._theta.dtype)
         self.input_dim = input_dim
@@ -127,10 +128,14 @@ class Network:
     def _n_outputs(self):
         return self.layers[-1].units
 
+    @property
+    def _batch_norm(self):
+        return any(layer.batch_norm is not None for layer in self.layers)
+
     # ----------------------------------------------------------------- training
     def fit(self, X, y, mode="minibatch", epochs=1, lr=0.01, batch_size=None, momentum=0.0, nesterov=False,
             weight_decay=0.0, optimizer=None, layer_scaling=None, early_stopping=None, validation_data=None,
-            shuffle=True, verbose=False):
+            shuffle=True, bn_statistics="moving", verbose=False):
         """Train on (X, y), continuing from the current weights and optimizer state.
 
         Parameters
@@ -167,6 +172,11 @@ class Network:
             Evaluated after every epoch into history_["val_loss"] (and "val_accuracy").
         shuffle : bool, default True
             Draw a new order of the examples every epoch from the network's seed.
+        bn_statistics : {"moving", "training_set"}, default "moving"
+            What batch-norm layers use at inference after this fit: the moving averages of the
+            batch statistics, or the exact statistics of all of X (set_batch_norm_statistics).
+            With batch norm, mini-batches need 2 or more examples, and a last batch of one
+            example joins the batch before it.
         verbose : bool, default False
             One line per epoch on stderr.
 
@@ -181,7 +191,7 @@ class Network:
         y = np.asarray(y)
         _checks.same_length(X, y)
         opts = _options.check(X.shape[0], self.dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_decay,
-                              optimizer, layer_scaling, early_stopping, shuffle)
+                              optimizer, layer_scaling, early_stopping, shuffle, bn_statistics, self._batch_norm)
         targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
         T = targets.encode(y, self._n_outputs(), self.dtype)
         val = self._check_validation(validation_data, targets, X.shape[1])
@@ -191,6 +201,8 @@ class Network:
         self._targets = targets
         self._use_optimizer(opts.optimizer, opts.rates.table(0, 0, 1)[0][0])
         self._run_epochs(X, T, val, opts, verbose)
+        if opts.bn_statistics == "training_set" and self._batch_norm and not self.diverged_:
+            self.set_batch_norm_statistics(X)
         return self
 
     def _use_optimizer(self, opt, lr0):
@@ -210,9 +222,16 @@ class Network:
         Tv = targets.encode(validation_data[1], self._n_outputs(), self.dtype, name="validation_data[1]")
         return Xv, Tv
 
-    def _plan(self, X, batch_size):
-        """(chunk size, per-layer BLAS flags, thread parts) for batches of ``batch_size`` rows of X."""
-        chunk = min(batch_size, CHUNK, X.shape[0])
+    def _plan(self, X, batch_size, train=False):
+        """(chunk size, per-layer BLAS flags, thread parts) for batches of ``batch_size`` rows of X.
+
+        Training with batch norm needs a whole batch in one chunk (its statistics), plus one
+        row for a last single example that joins it.
+        """
+        if train and self._batch_norm:
+            chunk = min(batch_size + 1, X.shape[0])
+        else:
+            chunk = min(batch_size, CHUNK, X.shape[0])
         dense_input = np.count_nonzero(X) >= SPARSE_INPUT_DENSITY * X.size
         use_blas = np.zeros(len(self.layers), dtype=np.int64)
         if chunk >= BLAS_MIN_ROWS:
@@ -229,7 +248,7 @@ class Network:
 
     def _run_epochs(self, X, T, val, opts, verbose):
         n = X.shape[0]
-        plan = self._plan(X, opts.batch_size)
+        plan = self._plan(X, opts.batch_size, train=True)
         opt = opts.optimizer
         # Plain SGD on a batch that fits one chunk is applied during backpropagation.
         fused = (isinstance(opt, optimizers.SGD) and opt.momentum == 0.0 and opts.weight_decay == 0.0
@@ -275,10 +294,10 @@ class Network:
         stopper.restore_best(self)
 
     def _snapshot(self):
-        return self._theta.copy(), self._opt_state.copy(), self._opt_steps
+        return self._theta.copy(), self._opt_state.copy(), self._opt_steps, self._bn_stats.copy()
 
     def _restore(self, snapshot):
-        self._theta[:], self._opt_state[:], self._opt_steps = snapshot
+        self._theta[:], self._opt_state[:], self._opt_steps, self._bn_stats[:] = snapshot
 
     def _epoch(self, X, T, plan, grad, fused, opts, lr, mom):
         """One compiled epoch; returns (summed loss, seconds). A non-finite loss restores the weights."""
@@ -292,14 +311,16 @@ class Network:
         saved = self._snapshot()
         t0 = time.perf_counter()
         total, steps = _train.train_epoch(
-            self._theta, grad, self._opt_state, self._layout, self._act_params, use_blas, X, T, order, opts.batch_size,
+            self._theta, grad, self._opt_state, self._bn_stats, self._layout, self._act_params, use_blas, X, T, order,
+            opts.batch_size,
             chunk, n_parts, lr, mom, opt.code, opt.hyperparams(), getattr(opt, "nesterov", False), opts.weight_decay,
             self._layer_scale(opts.layer_scaling), self._opt_steps, self._loss_code, fused, key)
         elapsed = time.perf_counter() - t0
         self._opt_steps += steps
         # The loss is measured before each update, so the last updates of an epoch can break
         # the weights with the loss still finite: check the weights themselves too.
-        if not (np.isfinite(total) and np.isfinite(self._theta).all() and np.isfinite(self._opt_state).all()):
+        if not (np.isfinite(total) and np.isfinite(self._theta).all() and np.isfinite(self._opt_state).all()
+                and np.isfinite(self._bn_stats).all()):
             self._restore(saved)
             total = np.inf if np.isfinite(total) else total
         return total, elapsed
@@ -318,9 +339,10 @@ class Network:
         chunk, use_blas, n_parts = plan or self._plan(X, CHUNK)
         out = np.empty((X.shape[0], self._n_outputs()), dtype=self._theta.dtype)
         T_arg = T if T is not None else np.empty((0, self._n_outputs()), dtype=self._theta.dtype)
+        theta, layout = self._inference_params()
         with _single_threaded_blas(n_parts):
-            total = _train.forward(self._theta, self._layout, self._act_params, use_blas, X, T_arg, self._loss_code,
-                                   chunk, n_parts, out)
+            total = _train.forward(theta, layout, self._act_params, use_blas, X, T_arg, self._loss_code, chunk, n_parts,
+                                   out)
         return (None if T is None else total / X.shape[0]), out
 
     def _checked_X(self, X):
@@ -367,33 +389,73 @@ class Network:
     def loss_and_gradients(self, X, y):
         """(mean loss, gradients) on (X, y); gradients shaped as get_weights(). No update.
 
-        RReLU layers use their mean slope here (inference behaviour), so the result is deterministic.
+        RReLU layers use their mean slope here (inference behaviour), so the result is
+        deterministic. Batch-norm layers normalise with the statistics of X, as a training
+        step on the batch X would (their moving averages do not move).
         """
         X = self._checked_X(X)
         _checks.same_length(X, y)
         targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
         T = targets.encode(y, self._n_outputs(), self.dtype)
-        chunk, use_blas, n_parts = self._plan(X, CHUNK)
+        chunk, use_blas, n_parts = self._plan(X, X.shape[0], train=True)
+        if self._batch_norm and X.shape[0] < 2:
+            raise ValueError("batch norm normalises with the statistics of X, which one example cannot give; pass 2 or more")
         grad = np.empty_like(self._theta)
         with _single_threaded_blas(n_parts):
             loss = _train.loss_and_grad(self._theta, grad, self._layout, self._act_params, use_blas, X, T,
                                         self._loss_code, False, np.uint64(0), chunk, n_parts)
         return float(loss), self._unflatten(grad)
 
+    # ----------------------------------------------------------------- batch norm
+    def _inference_params(self):
+        """(theta, layout) for prediction: batch norm folded into W and b (no cost per example)."""
+        if not self._batch_norm:
+            return self._theta, self._layout
+        return fold_batch_norm(self._theta, self._bn_stats, self._layout, self._act_params)
+
+    def set_batch_norm_statistics(self, X):
+        """Replace the moving averages of every batch-norm layer by the exact mean and variance
+        (np.var, ddof=0) of its net input over all of X, layer by layer through the inference
+        network below it (Ioffe & Szegedy 2015, algorithm 2). Compiled passes over X; returns self."""
+        X = self._checked_X(X)
+        if not self._batch_norm:
+            raise ValueError("the network has no batch-norm layer (Dense(..., batch_norm=True)); nothing to set")
+        stats = self._bn_stats.copy()
+        chunk, use_blas, n_parts = self._plan(X, CHUNK)
+        with _single_threaded_blas(n_parts):
+            for l in range(len(self.layers)):
+                s0, m = self._layout[l, STAT_OFF], self._layout[l, FAN_OUT]
+                if s0 < 0:
+                    continue
+                theta, layout = fold_batch_norm(self._theta, stats, self._layout, self._act_params, upto=l)
+                mean, var = np.empty(m), np.empty(m)
+                _train.net_input_moments(theta, layout, self._act_params, use_blas, X, l, chunk, n_parts, mean, var)
+                stats[s0 : s0 + m], stats[s0 + m : s0 + 2 * m] = mean, var
+        self._bn_stats[:] = stats
+        return self
+
     # ----------------------------------------------------------------- weights
+    _SLOTS = (("W", W_OFF), ("b", B_OFF), ("alpha", ALPHA_OFF), ("gamma", GAMMA_OFF))
+
     def _unflatten(self, flat):
+        """Per layer {"W", "b", "alpha" (PReLU)}, with batch norm {"W", "gamma", "beta", ...}."""
         result = []
         for l in range(len(self.layers)):
             fan_in, fan_out = self._layout[l, FAN_IN], self._layout[l, FAN_OUT]
-            w0, b0, a0 = self._layout[l, W_OFF], self._layout[l, B_OFF], self._layout[l, ALPHA_OFF]
-            d = {"W": flat[w0 : w0 + fan_in * fan_out].reshape(fan_in, fan_out).copy(), "b": flat[b0 : b0 + fan_out].copy()}
-            if a0 >= 0:
-                d["alpha"] = flat[a0 : a0 + fan_out].copy()
+            norm = self._layout[l, GAMMA_OFF] >= 0
+            d = {}
+            for name, offset_col in self._SLOTS:
+                start = self._layout[l, offset_col]
+                if start >= 0:
+                    size = fan_in * fan_out if name == "W" else fan_out
+                    d["beta" if name == "b" and norm else name] = flat[start : start + size].copy()
+            d["W"] = d["W"].reshape(fan_in, fan_out)
             result.append(d)
         return result
 
     def get_weights(self):
-        """One dict per layer: {"W": (fan_in, fan_out), "b": (fan_out,), "alpha": (fan_out,) for PReLU}; copies."""
+        """One dict per layer: {"W": (fan_in, fan_out), "b": (fan_out,), "alpha": (fan_out,) for PReLU};
+        batch-norm layers have "gamma" and "beta" (fan_out,) instead of "b". Copies."""
         self._require_built()
         return self._unflatten(self._theta)
 
@@ -415,7 +477,7 @@ class Network:
                 with np.errstate(over="ignore"):  # values beyond the dtype's range become inf: reported below
                     _checks.finite(value.astype(self.dtype), f"weights[{l}][{name!r}]")
         for l, got in enumerate(weights):
-            for name, offset_col in (("W", W_OFF), ("b", B_OFF), ("alpha", ALPHA_OFF)):
+            for name, offset_col in self._SLOTS + (("beta", B_OFF),):
                 if name in got:
                     value = np.asarray(got[name]).ravel()
                     start = self._layout[l, offset_col]

@@ -144,3 +144,19 @@ def train(weights, grad_fn, X, T, orders, batch_size, lr, rule="SGD", hp=None, w
         rows = len(state[0]["W"])
         return w, [[{k: v[r] for k, v in sl.items()} for sl in state] for r in range(rows)]
     return w
+
+
+def bn_forward(net, weights, X, stats=None):
+    """Outputs of a network with batch-norm layers: batch statistics of X (training), or the
+    moving statistics ``stats`` (one (mean, var) per layer, None where no batch norm)."""
+    A = X
+    for l, (layer, w) in enumerate(zip(net.layers, weights)):
+        Z = A @ w["W"]
+        if "gamma" in w:
+            eps = layer.batch_norm.eps
+            mean, var = (Z.mean(axis=0), Z.var(axis=0)) if stats is None else stats[l]
+            Z = w["gamma"] * (Z - mean) / np.sqrt(var + eps) + w["beta"]
+        else:
+            Z = Z + w["b"]
+        A = act(layer.activation.name, Z, layer.activation.get_config(), w.get("alpha"))[0]
+    return A

@@ -71,7 +71,7 @@ def test_file_holds_only_numbers_and_text(tmp_path):
     _, path, _, _ = trained(tmp_path)
     # allow_pickle=False raises on any object array; every array is numbers or text.
     with np.load(path, allow_pickle=False) as d:
-        assert set(d.files) == {"theta", "opt_state", "config", "sha256", "classes"}
+        assert set(d.files) == {"theta", "opt_state", "bn_stats", "config", "sha256", "classes"}
         assert {d[k].dtype.kind for k in d.files} <= set("fuU")
 
 

@@ -10,7 +10,8 @@ from numba import njit, prange
 
 from .activations import PRELU, activate, activation_backward
 from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forward, backprop_input, partial_weight_grad
-from .layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, UNIT_OFF, W_OFF
+from .batchnorm import batch_norm_backward, batch_norm_forward, merge_moments, update_moving_averages
+from .layout import ACT, ALPHA_OFF, B_OFF, BN_EPS, BN_MOMENTUM, FAN_IN, FAN_OUT, GAMMA_OFF, STAT_OFF, UNIT_OFF, W_OFF
 from .losses import MSE, output_delta
 from .options import KERNEL
 from .updates import apply_update, catch_up_rows, flush_lazy_rows, has_lazy_rows, idle_factors, lazy_update, lazy_views
@@ -18,13 +19,15 @@ from .updates import apply_update, catch_up_rows, flush_lazy_rows, has_lazy_rows
 
 @njit(**KERNEL, inline="always")
 def layer_params(theta, layout, l):
-    """Views of layer l's W (fan_in, fan_out), b and PReLU slopes (empty if none) in theta."""
+    """Views of layer l's W (fan_in, fan_out), b (beta with batch norm), PReLU slopes and
+    batch-norm gamma (the last two empty if absent) in theta."""
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
-    w0, b0, a0 = layout[l, W_OFF], layout[l, B_OFF], layout[l, ALPHA_OFF]
+    w0, b0, a0, g0 = layout[l, W_OFF], layout[l, B_OFF], layout[l, ALPHA_OFF], layout[l, GAMMA_OFF]
     W = theta[w0 : w0 + fan_in * fan_out].reshape(fan_in, fan_out)
     b = theta[b0 : b0 + fan_out]
     alpha = theta[a0 : a0 + fan_out] if a0 >= 0 else theta[0:0]
-    return W, b, alpha
+    gamma = theta[g0 : g0 + fan_out] if g0 >= 0 else theta[0:0]
+    return W, b, alpha, gamma
 
 
 @njit(**KERNEL, inline="always")
@@ -37,14 +40,17 @@ def _units(buf, layout, l, c, chunk):
 
 @njit(**KERNEL)
 def _workspace(theta, layout, n_in, chunk, use_blas, n_parts):
-    """Scratch for one chunk: inputs, net inputs Z, outputs A, deltas dZ, and per thread a
-    block of BLAS dW products and a non-zero index list."""
+    """Scratch for one chunk: inputs, net inputs Z, outputs A, deltas dZ, per thread a block
+    of BLAS dW products and a non-zero index list, and for batch norm x_hat and the batch
+    statistics (empty without batch norm)."""
     L = layout.shape[0]
     units = layout[L - 1, UNIT_OFF] + layout[L - 1, FAN_OUT]
     tmp_size = 0
     max_fan_in = 0
+    has_bn = False
     for l in range(L):
         max_fan_in = max(max_fan_in, layout[l, FAN_IN])
+        has_bn = has_bn or layout[l, GAMMA_OFF] >= 0
         if use_blas[l]:
             tmp_size = max(tmp_size, layout[l, FAN_IN] * layout[l, FAN_OUT])
     tmp_size *= n_parts  # one block of partial BLAS products per thread
@@ -54,7 +60,9 @@ def _workspace(theta, layout, n_in, chunk, use_blas, n_parts):
     dZb = np.empty(chunk * units, theta.dtype)
     tmp = np.empty(tmp_size, theta.dtype)
     nz = np.empty((n_parts, max_fan_in), np.int64)
-    return X0, Zb, Ab, dZb, tmp, nz
+    Xhb = np.empty(chunk * units if has_bn else 0, theta.dtype)
+    bn = np.empty((3, units if has_bn else 0), np.float64)
+    return X0, Zb, Ab, dZb, tmp, nz, Xhb, bn
 
 
 # Multi-threading: a chunk's rows (forward pass, deltas) or a layer's input rows k (dW) are
@@ -83,20 +91,24 @@ def param_views(theta, layout):
     Ws = [layer_params(theta, layout, l)[0] for l in range(L)]
     bs = [layer_params(theta, layout, l)[1] for l in range(L)]
     alphas = [layer_params(theta, layout, l)[2] for l in range(L)]
-    return Ws, bs, alphas
+    gammas = [layer_params(theta, layout, l)[3] for l in range(L)]
+    return Ws, bs, alphas, gammas
 
 
 @njit(**KERNEL)
 def unit_views(ws, layout, c, chunk):
-    """Views of the chunk scratch for its first c rows: the inputs, and per layer Z, A, dZ."""
-    X0, Zb, Ab, dZb = ws[0], ws[1], ws[2], ws[3]
+    """Views of the chunk scratch for its first c rows: the inputs, and per layer Z, A, dZ and
+    x_hat (batch-norm layers; empty views for the others)."""
+    X0, Zb, Ab, dZb, Xhb = ws[0], ws[1], ws[2], ws[3], ws[6]
     L = layout.shape[0]
     n_in = layout[0, FAN_IN]
     A_in = X0[: c * n_in].reshape(c, n_in)
     Zs = [_units(Zb, layout, l, c, chunk) for l in range(L)]
     As = [_units(Ab, layout, l, c, chunk) for l in range(L)]
     Ds = [_units(dZb, layout, l, c, chunk) for l in range(L)]
-    return A_in, Zs, As, Ds
+    Xhs = [_units(Xhb, layout, l, c, chunk) if layout[l, GAMMA_OFF] >= 0 else Xhb[:0].reshape(0, layout[l, FAN_OUT])
+           for l in range(L)]
+    return A_in, Zs, As, Ds, Xhs
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
@@ -119,14 +131,24 @@ def _gather(X, rows, A_in):
 
 
 @njit(**KERNEL)
-def forward_chunk(params, units, layout, act_params, use_blas, X, rows, train, key, nz, n_parts):
-    """Forward pass of examples X[rows] into the unit views (inputs, Z and A of every layer)."""
-    Ws, bs, alphas = params
-    A_in, Zs, As, _ = units
+def forward_chunk(params, units, layout, act_params, use_blas, X, rows, train, key, nz, n_parts, bn, stats):
+    """Forward pass of examples X[rows] into the unit views (inputs, Z and A of every layer).
+
+    Batch-norm layers normalise with the statistics of these rows (the whole batch); when
+    ``stats`` is not empty (training) their moving averages take a step.
+    """
+    Ws, bs, alphas, gammas = params
+    A_in, Zs, As, _, Xhs = units
     _gather_parts(X, rows, A_in, n_parts)
     for l in range(layout.shape[0]):
         A = A_in if l == 0 else As[l - 1]
         _affine_parts(A, Ws[l], bs[l], Zs[l], use_blas[l] != 0, nz, n_parts)
+        if layout[l, GAMMA_OFF] >= 0:
+            u0 = layout[l, UNIT_OFF]
+            batch_norm_forward(Zs[l], Xhs[l], gammas[l], bs[l], act_params[l, BN_EPS], bn, u0)
+            if stats.size > 0:
+                update_moving_averages(stats, layout[l, STAT_OFF], bn, u0, layout[l, FAN_OUT],
+                                       act_params[l, BN_MOMENTUM], rows.size)
         _activate_parts(Zs[l], As[l], layout[l, ACT], act_params[l, 0], act_params[l, 1], alphas[l], train, key, l,
                         rows, n_parts)
 
@@ -179,22 +201,26 @@ def _backprop_input_parts(dZ, W, dA, blas, n_parts):
 
 @njit(**KERNEL)
 def _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, rows, tmp, nz, n_parts,
-                    first_dW):
+                    first_dW, bn):
     """Backpropagate the output deltas; grads of layer l += scales[l] * its gradient (each W is
     used before it moves). first_dW=False leaves out the first layer's dW: the caller forms it
     from the deltas (lazy online rules)."""
-    Ws, _, alphas = params
-    dWs, dbs, dalphas = grads
-    A_in, Zs, As, Ds = units
+    Ws, _, alphas, gammas = params
+    dWs, dbs, dalphas, dgammas = grads
+    A_in, Zs, As, Ds, Xhs = units
     for l in range(layout.shape[0] - 1, -1, -1):
         blas = use_blas[l] != 0
+        norm = layout[l, GAMMA_OFF] >= 0
+        if norm:  # Ds[l] becomes dL/d(x W); dbeta and dgamma from the values before
+            batch_norm_backward(Ds[l], Xhs[l], gammas[l], bn, layout[l, UNIT_OFF], dgammas[l], dbs[l], scales[l])
         if l > 0:
             _backprop_input_parts(Ds[l], Ws[l], Ds[l - 1], blas, n_parts)
             p1, p2 = act_params[l - 1, 0], act_params[l - 1, 1]
             _activation_backward_parts(Ds[l - 1], Zs[l - 1], As[l - 1], layout[l - 1, ACT], p1, p2, alphas[l - 1],
                                        dalphas[l - 1], scales[l - 1], train, key, l - 1, rows, n_parts)
         A_prev = A_in if l == 0 else As[l - 1]
-        add_bias_grad(Ds[l], dbs[l], scales[l])
+        if not norm:
+            add_bias_grad(Ds[l], dbs[l], scales[l])
         if l > 0 or first_dW:
             _add_weight_grad_parts(A_prev, Ds[l], dWs[l], scales[l], blas, tmp, nz, n_parts)
 
@@ -239,47 +265,59 @@ def _output_delta_parts(Z, A, T, rows, loss_code, code, dZ, n_parts):
 
 @njit(**KERNEL)
 def _chunk_units(ws, full, layout, c, chunk):
-    """The unit views for a chunk of c rows: the prepared full-chunk views unless it is short."""
-    return full if c == chunk else unit_views(ws, layout, c, chunk)
+    """The unit views for a chunk of c rows: the prepared views if they have c rows."""
+    return full if c == full[0].shape[0] else unit_views(ws, layout, c, chunk)
+
+
+@njit(**KERNEL)
+def batch_end(start, n, batch_size, merge_single):
+    """End of the batch that starts at ``start``; with merge_single a last batch of one
+    example joins this one (batch norm needs two examples for a variance)."""
+    end = min(start + batch_size, n)
+    return n if merge_single and n - end == 1 else end
 
 
 @njit(**KERNEL)
 def batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, full,
-               chunk, n_parts, first_dW=True):
+               chunk, n_parts, stats, first_dW=True):
     """grads of layer l += scales[l] * gradient of the summed loss over X[rows]; returns the summed loss.
 
-    ``full``: unit_views for a whole chunk, prepared once by the caller.
+    ``full``: unit_views for a whole chunk, prepared once by the caller. ``stats``: the
+    moving batch-norm statistics to update, or empty.
     """
-    tmp, nz = ws[4], ws[5]
+    tmp, nz, bn = ws[4], ws[5], ws[7]
     L = layout.shape[0]
     code = layout[L - 1, ACT]
     total = 0.0
     for c0 in range(0, rows.size, chunk):
         r = rows[c0 : c0 + chunk]
         units = _chunk_units(ws, full, layout, r.size, chunk)
-        forward_chunk(params, units, layout, act_params, use_blas, X, r, train, key, nz, n_parts)
+        forward_chunk(params, units, layout, act_params, use_blas, X, r, train, key, nz, n_parts, bn, stats)
         Z, A, dZ = units[1][L - 1], units[2][L - 1], units[3][L - 1]
         total += _output_delta_parts(Z, A, T, r, loss_code, code, dZ, n_parts)
         if loss_code == MSE:
             _activation_backward_parts(dZ, Z, A, code, act_params[L - 1, 0], act_params[L - 1, 1],
                                        params[2][L - 1], grads[2][L - 1], scales[L - 1], train, key, L - 1, r, n_parts)
         _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, r, tmp, nz, n_parts,
-                        first_dW)
+                        first_dW, bn)
     return total
 
 
 @njit(**KERNEL)
-def train_epoch(theta, grad, state, layout, act_params, use_blas, X, T, order, batch_size, chunk, n_parts,
+def train_epoch(theta, grad, state, stats, layout, act_params, use_blas, X, T, order, batch_size, chunk, n_parts,
                 lr, mom, rule, hp, nesterov, weight_decay, layer_scale, t0, loss_code, fused, key):
     """One epoch over X[order] in batches of ``batch_size``; lr[step] and mom[step] are the rate
     and momentum of each step, t0 the number of updates the optimizer made before.
+
+    With batch norm (``stats`` not empty: the moving statistics) a last batch of one example,
+    whose variance cannot be estimated, joins the batch before it.
 
     ``fused``: plain SGD on batches of one chunk, applied during backpropagation (no gradient
     buffer). Returns (summed loss of the examples seen, number of steps). Stops early, with a
     non-finite loss, as soon as the loss overflows: the caller restores the weights.
     """
     ws = _workspace(theta, layout, X.shape[1], chunk, use_blas, n_parts)
-    full = unit_views(ws, layout, chunk, chunk)
+    full = unit_views(ws, layout, min(batch_size, chunk), chunk)
     params = param_views(theta, layout)
     grads = params if fused else param_views(grad, layout)
     scales = np.empty(layout.shape[0])
@@ -291,8 +329,11 @@ def train_epoch(theta, grad, state, layout, act_params, use_blas, X, T, order, b
     factors = idle_factors(rule, hp, mom[0] if mom.size else 0.0, nesterov, order.size if lazy else 0, theta.dtype)
     total = 0.0
     step = 0
-    for start in range(0, order.size, batch_size):
-        rows = order[start : start + batch_size]
+    start = 0
+    while start < order.size:
+        end = batch_end(start, order.size, batch_size, stats.size > 0)
+        rows = order[start:end]
+        start = end
         for l in range(scales.size):  # a loop, not an array expression: no allocation per step
             scales[l] = -lr[step] / rows.size * layer_scale[l] if fused else 1.0 / rows.size
         t = t0 + step + 1
@@ -301,7 +342,7 @@ def train_epoch(theta, grad, state, layout, act_params, use_blas, X, T, order, b
         elif not fused:
             grad[:] = 0.0
         total += batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws,
-                            full, chunk, n_parts, not lazy)
+                            full, chunk, n_parts, stats, not lazy)
         if lazy:
             lazy_update(rule, hp, theta, grad, state, layout, layer_scale, lr[step], mom[step], nesterov, t, X[rows[0]],
                         full[3][0][0], ws[5][0], last, views, factors)
@@ -323,8 +364,9 @@ def loss_and_grad(theta, grad, layout, act_params, use_blas, X, T, loss_code, tr
     rows = np.arange(X.shape[0])
     grad[:] = 0.0
     n = X.shape[0]
-    total = batch_pass(param_views(theta, layout), param_views(grad, layout), np.full(layout.shape[0], 1.0 / n), layout, act_params, use_blas,
-                       X, T, rows, loss_code, train, key, ws, unit_views(ws, layout, chunk, chunk), chunk, n_parts)
+    total = batch_pass(param_views(theta, layout), param_views(grad, layout), np.full(layout.shape[0], 1.0 / n), layout,
+                       act_params, use_blas, X, T, rows, loss_code, train, key, ws, unit_views(ws, layout, chunk, chunk),
+                       chunk, n_parts, theta[:0])
     return total / n
 
 
@@ -344,10 +386,36 @@ def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts
     for c0 in range(0, n, chunk):
         r = rows[c0 : c0 + chunk]
         units = _chunk_units(ws, full, layout, r.size, chunk)
-        forward_chunk(params, units, layout, act_params, use_blas, X, r, False, np.uint64(0), ws[5], n_parts)
+        forward_chunk(params, units, layout, act_params, use_blas, X, r, False, np.uint64(0), ws[5], n_parts, ws[7],
+                      theta[:0])
         A = units[2][L - 1]
         out[c0 : c0 + r.size] = A
         if T.shape[0] > 0:
             total += _output_delta_parts(units[1][L - 1], A, T, r, loss_code, layout[L - 1, ACT], units[3][L - 1],
                                          n_parts)
     return total
+
+
+@njit(**KERNEL)
+def net_input_moments(theta, layout, act_params, use_blas, X, l, chunk, n_parts, mean, var):
+    """Mean and variance over all of X of layer l's raw net input x W, through the inference
+    network below it (theta and layout folded: no batch norm left in layers < l).
+    Chunk moments merged pairwise (Chan et al.): stable on large, offset inputs."""
+    sub = layout[: l + 1].copy()
+    sub[l, GAMMA_OFF] = -1  # plain affine: Z = x W + beta
+    ws = _workspace(theta, sub, X.shape[1], chunk, use_blas, n_parts)
+    full = unit_views(ws, sub, chunk, chunk)
+    params = param_views(theta, sub)
+    beta = params[1][l]
+    rows = np.arange(X.shape[0])
+    mean[:] = 0.0
+    m2 = np.zeros(mean.size)
+    count = 0
+    for c0 in range(0, X.shape[0], chunk):
+        r = rows[c0 : c0 + chunk]
+        units = _chunk_units(ws, full, sub, r.size, chunk)
+        forward_chunk(params, units, sub, act_params, use_blas, X, r, False, np.uint64(0), ws[5], n_parts, ws[7],
+                      theta[:0])
+        count = merge_moments(count, mean, m2, units[1][l], beta)
+    for j in range(var.size):
+        var[j] = m2[j] / count

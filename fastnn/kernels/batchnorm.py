@@ -1,0 +1,100 @@
+"""Batch normalization (Ioffe & Szegedy 2015, algorithm 1) of a layer's net input, per unit.
+
+The layer's b slot holds beta, so the affine kernels leave Z = x W + beta; the batch mean of Z
+then includes beta, which cancels in Z - mean. The moving statistics are those of the raw net
+input x W (mean minus beta), so they stay valid while beta learns.
+
+``bn`` is float64 scratch of shape (3, units): per unit the batch mean of x W, the batch
+variance and 1 / sqrt(variance + eps); each layer uses its columns [UNIT_OFF, + fan_out).
+"""
+import math
+
+from numba import njit
+
+from .options import KERNEL
+
+MEAN, VAR, INV_STD = 0, 1, 2
+
+
+@njit(**KERNEL)
+def batch_norm_forward(Z, Xh, gamma, beta, eps, bn, u0):
+    """Z <- gamma * x_hat + beta with x_hat = (Z - batch mean) / sqrt(batch var + eps), written
+    to Xh. Two passes (mean, then squared deviations) in float64: no cancellation on large,
+    offset inputs, as the one-pass sum of squares would suffer."""
+    B, m = Z.shape
+    mean, var, inv_std = bn[MEAN, u0 : u0 + m], bn[VAR, u0 : u0 + m], bn[INV_STD, u0 : u0 + m]
+    mean[:] = 0.0
+    var[:] = 0.0
+    for r in range(B):
+        for j in range(m):
+            mean[j] += Z[r, j]
+    for j in range(m):
+        mean[j] /= B
+    for r in range(B):
+        for j in range(m):
+            dev = Z[r, j] - mean[j]
+            var[j] += dev * dev
+    for j in range(m):
+        var[j] /= B
+        inv_std[j] = 1.0 / math.sqrt(var[j] + eps)  # eps: a constant input gives x_hat = 0, not 0 / 0
+        mean[j] -= beta[j]  # the mean of the raw net input x W
+    f = Z.dtype.type
+    for r in range(B):
+        for j in range(m):
+            xh = f((Z[r, j] - beta[j] - mean[j]) * inv_std[j])
+            Xh[r, j] = xh
+            Z[r, j] = gamma[j] * xh + beta[j]
+
+
+@njit(**KERNEL)
+def update_moving_averages(stats, s0, bn, u0, m, momentum, batch):
+    """Moving mean and variance of the raw net input; the batch variance is made unbiased,
+    batch / (batch - 1) times it, as in Ioffe & Szegedy's inference statistics."""
+    unbias = batch / (batch - 1.0)
+    for j in range(m):
+        stats[s0 + j] = momentum * stats[s0 + j] + (1.0 - momentum) * bn[MEAN, u0 + j]
+        stats[s0 + m + j] = momentum * stats[s0 + m + j] + (1.0 - momentum) * unbias * bn[VAR, u0 + j]
+
+
+@njit(**KERNEL)
+def batch_norm_backward(dY, Xh, gamma, bn, u0, dgamma, dbeta, scale):
+    """dY (dL/d(gamma x_hat + beta), summed loss) becomes dL/dZ through the batch statistics:
+    dZ = inv_std / B (B dx_hat - sum dx_hat - x_hat sum(dx_hat x_hat)), dx_hat = gamma dY.
+    dgamma += scale sum(dY x_hat), dbeta += scale sum(dY); gamma is read before it moves."""
+    B, m = dY.shape
+    s1, s2 = bn[MEAN, u0 : u0 + m], bn[VAR, u0 : u0 + m]  # the forward's mean and variance are spent: reuse
+    inv_std = bn[INV_STD, u0 : u0 + m]
+    s1[:] = 0.0
+    s2[:] = 0.0
+    for r in range(B):
+        for j in range(m):
+            s1[j] += dY[r, j]
+            s2[j] += dY[r, j] * Xh[r, j]
+    f = dY.dtype.type
+    for r in range(B):
+        for j in range(m):
+            dY[r, j] = f(gamma[j] * inv_std[j] / B * (B * dY[r, j] - s1[j] - Xh[r, j] * s2[j]))
+    for j in range(m):
+        dgamma[j] += scale * s2[j]
+        dbeta[j] += scale * s1[j]
+
+
+@njit(**KERNEL)
+def merge_moments(count, mean, m2, Z, beta):
+    """Add the rows of Z - beta to running (count, mean, M2) per unit (Chan et al. 1979:
+    stable pairwise merging of chunk moments). Returns the new count."""
+    B, m = Z.shape
+    for j in range(m):
+        cm = 0.0
+        for r in range(B):
+            cm += Z[r, j] - beta[j]
+        cm /= B
+        c2 = 0.0
+        for r in range(B):
+            dev = Z[r, j] - beta[j] - cm
+            c2 += dev * dev
+        total = count + B
+        delta = cm - mean[j]
+        mean[j] += delta * B / total
+        m2[j] += c2 + delta * delta * count * B / total
+    return count + B

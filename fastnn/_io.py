@@ -46,7 +46,7 @@ def save(net, path):
         np.savez(f, **arrays)
 
 
-_ARRAYS = ("config", "sha256", "theta", "opt_state", "bn_stats", "classes")
+_ARRAYS = {1: ("theta", "velocity"), 2: ("theta", "opt_state", "bn_stats")}  # per format version; "classes" optional
 # What a crafted file can make json, numpy or the constructors raise; all become ValueError.
 _BAD_FILE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError, MemoryError, IndexError)
 
@@ -54,19 +54,32 @@ _BAD_FILE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, Rec
 def _read(path):
     try:
         with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in _ARRAYS[:5] if k not in data.files]
+            if "config" not in data.files or "sha256" not in data.files:
+                raise ValueError("not a fastnn model file: no config or digest")
+            config_bytes = data["config"].tobytes()
+            config = json.loads(config_bytes.decode())
+            if not isinstance(config, dict) or config.get("format") != FORMAT or config.get("version") not in _ARRAYS:
+                raise ValueError(f"not a fastnn model file of version {VERSION}")
+            names = _ARRAYS[config["version"]]
+            missing = [k for k in names if k not in data.files]
             if missing:
                 raise ValueError(f"not a fastnn model file: the array(s) {missing} are missing")
-            arrays = {k: data[k] for k in _ARRAYS if k in data.files}  # only what a model holds
-        config_bytes = arrays.pop("config").tobytes()
-        digest = arrays.pop("sha256")
+            arrays = {k: data[k] for k in names + ("classes",) if k in data.files}  # only what a model holds
+            digest = data["sha256"]
         if not np.array_equal(digest, _digest(config_bytes, arrays)):
             raise ValueError("the file is corrupted or was modified after saving (its SHA-256 digest does not match)")
-        config = json.loads(config_bytes.decode())
     except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) + _BAD_FILE as e:
         raise ValueError(f"{path!s} is not a readable fastnn model file: {e}") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT or config.get("version") != VERSION:
-        raise ValueError(f"{path!s} is not a fastnn model file of version {VERSION}")
+    return _upgrade(config, arrays)
+
+
+def _upgrade(config, arrays):
+    """Version 1 (plain SGD velocity, no batch norm) as version 2."""
+    if config["version"] == 1:
+        arrays["opt_state"] = arrays.pop("velocity")[None, :]
+        arrays["bn_stats"] = arrays["theta"][:0]
+        config["optimizer"] = optimizers.SGD().get_config()
+        config["opt_steps"] = 0
     return config, arrays
 
 
@@ -91,8 +104,8 @@ def _build(config, arrays, network_cls):
     _, _, n_params, n_stats = build_layout(input_dim, layers)
     optimizer = optimizers.from_config(config["optimizer"])
     opt_steps = config["opt_steps"]
-    if not isinstance(opt_steps, int) or opt_steps < 0:
-        raise ValueError(f"opt_steps must be a non-negative integer, got {opt_steps!r}")
+    if isinstance(opt_steps, bool) or not isinstance(opt_steps, int) or not 0 <= opt_steps < 2**62:
+        raise ValueError(f"opt_steps must be an integer in [0, 2**62), got {opt_steps!r}")
     # Before the network allocates anything:
     for name, shape in (("theta", (n_params,)), ("opt_state", (optimizer.n_state, n_params)), ("bn_stats", (n_stats,))):
         a = arrays[name]
@@ -101,6 +114,7 @@ def _build(config, arrays, network_cls):
     net = network_cls(layers, loss=config["loss"], dtype=config["dtype"], seed=config["seed"], input_dim=input_dim)
     net._rng.bit_generator.state = config["rng_state"]
     net._theta[:], net._bn_stats[:] = arrays["theta"], arrays["bn_stats"]
+    optimizer.check_state(arrays["opt_state"])
     net._optimizer, net._opt_state, net._opt_steps = optimizer, arrays["opt_state"].copy(), opt_steps
     if config["targets"] is not None:
         net._targets = _targets(config["targets"], arrays.get("classes"), layers[-1].units)

@@ -54,7 +54,7 @@ def check(n, dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_dec
         what = "online mode" if mode == "online" else f"mode={mode!r} with batch_size={batch_size} on {n} example(s)"
         raise ValueError(f"batch norm estimates a variance per mini-batch, which one example cannot give ({what}); "
                          "use mode='minibatch' with batch_size >= 2 (and at least 2 examples)")
-    opt = _optimizer(optimizer, momentum, nesterov, mode)
+    opt = _optimizer(optimizer, momentum, nesterov, mode, batch_size)
     _check_rates(rates, opt, epochs, steps_per_epoch(n, batch_size, batch_norm), dtype)
     if layer_scaling not in LAYER_SCALING:
         raise ValueError(f"layer_scaling must be one of {list(LAYER_SCALING)}, got {layer_scaling!r}")
@@ -66,7 +66,7 @@ def check(n, dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_dec
                       layer_scaling, early_stopping, bool(shuffle), bn_statistics, bool(batch_norm))
 
 
-def _optimizer(optimizer, momentum, nesterov, mode):
+def _optimizer(optimizer, momentum, nesterov, mode, batch_size):
     if optimizer is None:
         opt = optimizers.SGD(momentum, nesterov)
     else:
@@ -74,7 +74,7 @@ def _optimizer(optimizer, momentum, nesterov, mode):
         if momentum != 0.0 or nesterov:
             raise ValueError(f"momentum={momentum!r} and nesterov={nesterov!r} are options of plain SGD; pass "
                              f"optimizer=fastnn.optimizers.SGD(momentum=..., nesterov=...) instead of optimizer={optimizer!r}")
-    opt.check_mode(mode)
+    opt.check_mode(mode, batch_size)
     return opt
 
 

@@ -72,7 +72,7 @@ class Dense:
     @classmethod
     def from_config(cls, config):
         act = activations.from_config(config["activation"], config["activation_params"])
-        bn = config["batch_norm"]
+        bn = config.get("batch_norm")  # absent in files of format version 1
         return cls(config["units"], activation=act, init=config["init"],
                    batch_norm=False if bn is None else BatchNorm(**bn))
 

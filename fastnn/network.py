@@ -249,20 +249,16 @@ class Network:
     def _run_epochs(self, X, T, val, opts, verbose):
         n = X.shape[0]
         plan = self._plan(X, opts.batch_size, train=True)
-        opt = opts.optimizer
+        opt, cycled = opts.optimizer, getattr(opts.rates, "cycle_momentum", None) is not None
+        plain = isinstance(opt, optimizers.SGD) and opt.momentum == 0.0 and not cycled
         # Plain SGD on a batch that fits one chunk is applied during backpropagation.
-        fused = (isinstance(opt, optimizers.SGD) and opt.momentum == 0.0 and opts.weight_decay == 0.0
-                 and opts.batch_size <= plan[0] and getattr(opts.rates, "cycle_momentum", None) is None)
+        fused = plain and opts.weight_decay == 0.0 and opts.batch_size <= plan[0]
         grad = np.zeros(0 if fused else self._theta.size, dtype=self._theta.dtype)
         val_plan = None if val is None else self._plan(val[0], CHUNK)  # once per fit, not per epoch
-        history = {"loss": [], "lr": [], "time": []}
-        if getattr(opts.rates, "cycle_momentum", None) is not None:
-            history["momentum"] = []
-        if val is not None:
-            history["val_loss"] = []
-            if self._targets.classification:
-                history["val_accuracy"] = []
-        self.history_, self.diverged_, self.stopped_epoch_ = history, False, None
+        # Early stopping without validation data scores the weights it would restore (the end of
+        # each epoch) on the training data: the epoch's mean loss belongs to earlier weights.
+        score_plan = self._plan(X, CHUNK) if opts.early_stopping and val is None else None
+        history = self._new_history(val, cycled)
         rates, stopper = opts.rates.start(), _EarlyStopping(opts.early_stopping)
         t0 = 0
         with _single_threaded_blas(max(plan[2], val_plan[2] if val_plan else 1)):
@@ -270,28 +266,51 @@ class Network:
                 lr, mom = rates.table(epoch, t0, opts.steps_per_epoch(n))
                 total, elapsed = self._epoch(X, T, plan, grad, fused, opts, lr, mom)
                 if not np.isfinite(total):
-                    self.diverged_ = True
-                    warnings.warn(
-                        f"training diverged in epoch {epoch + 1} (the loss or the weights became {total}); the weights were restored "
-                        f"to the end of the last finite epoch. Lower the learning rate (lr={np.max(lr):g} in this epoch).",
-                        DivergenceWarning, stacklevel=3)
+                    self._warn_divergence(epoch, total, lr, stopper)
                     break
                 t0 += lr.size
-                history["loss"].append(total / n)
-                history["lr"].append(float(np.mean(lr)))
-                if "momentum" in history:
-                    history["momentum"].append(float(np.mean(mom)))
-                history["time"].append(elapsed)
-                if val is not None:
-                    self._record_validation(history, *val, val_plan)
+                self._record_epoch(history, total / n, lr, mom, elapsed, val, val_plan)
                 error = history["val_loss"][-1] if val is not None else history["loss"][-1]
                 rates.observe(error)
                 if verbose:
                     line = " ".join(f"{k}={v[-1]:.5g}" for k, v in history.items())
                     print(f"epoch {epoch + 1}/{opts.epochs} {line}", file=sys.stderr)
+                if score_plan is not None:
+                    error = self._forward(X, T, score_plan)[0]
                 if stopper.stop(error, epoch, self):
                     break
         stopper.restore_best(self)
+        if plain:  # plain SGD keeps no velocity, whichever path ran (a later momentum fit starts at rest)
+            self._opt_state[0] = 0.0
+
+    def _new_history(self, val, cycled):
+        self.diverged_, self.stopped_epoch_ = False, None
+        history = {"loss": [], "lr": [], "time": []}
+        if cycled:
+            history["momentum"] = []
+        if val is not None:
+            history["val_loss"] = []
+            if self._targets.classification:
+                history["val_accuracy"] = []
+        self.history_ = history
+        return history
+
+    def _record_epoch(self, history, loss, lr, mom, elapsed, val, val_plan):
+        history["loss"].append(loss)
+        history["lr"].append(float(np.mean(lr)))
+        if "momentum" in history:
+            history["momentum"].append(float(np.mean(mom)))
+        history["time"].append(elapsed)
+        if val is not None:
+            self._record_validation(history, *val, val_plan)
+
+    def _warn_divergence(self, epoch, total, lr, stopper):
+        self.diverged_ = True
+        then = " (then early stopping restores its best epoch)" if stopper.snapshot is not None else ""
+        warnings.warn(
+            f"training diverged in epoch {epoch + 1} (the loss or the weights became {total}); the weights were restored "
+            f"to the end of the last finite epoch{then}. Lower the learning rate (lr={np.max(lr):g} in this epoch).",
+            DivergenceWarning, stacklevel=4)
 
     def _snapshot(self):
         return self._theta.copy(), self._opt_state.copy(), self._opt_steps, self._bn_stats.copy()

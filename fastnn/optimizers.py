@@ -17,6 +17,7 @@ class Optimizer:
     code = None
     n_state = 0
     _params = ()  # names of the hyper-parameters, in the order the kernel reads them
+    _config = ()  # names of the constructor's arguments
 
     def hyperparams(self):
         """The hyper-parameters as the float64 array the update kernel reads."""
@@ -26,13 +27,23 @@ class Optimizer:
         """Fresh state: (n_state, n_params) zeros unless a rule needs other starting values."""
         return np.zeros((self.n_state, n_params), dtype=dtype)
 
-    def check_mode(self, mode):
-        """Raise if the rule cannot train in ``mode``."""
+    def check_mode(self, mode, batch_size):
+        """Raise if the rule cannot train in ``mode`` with batches of ``batch_size``."""
+
+    def check_state(self, state):
+        """Raise ValueError if ``state`` (from a model file) is not a state this rule can reach."""
+        for row, (name, lo, hi) in zip(state, self._state_bounds()):
+            if row.size and not (row.min() >= lo and row.max() <= hi):
+                raise ValueError(f"{type(self).__name__} state {name!r} must lie in [{lo}, {hi}], "
+                                 f"got values in [{row.min()}, {row.max()}]")
+
+    def _state_bounds(self):
+        return [(name, -np.inf, np.inf) for name in self._state]
+
+    _state = ()
 
     def get_config(self):
         return {"name": type(self).__name__, **{name: getattr(self, name) for name in self._config}}
-
-    _config = ()
 
     def __eq__(self, other):
         return type(other) is type(self) and other.get_config() == self.get_config()
@@ -44,7 +55,7 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent with (Nesterov) momentum; state: the velocity."""
 
-    code, n_state, _config = updates.SGD, 1, ("momentum", "nesterov")
+    code, n_state, _config, _state = updates.SGD, 1, ("momentum", "nesterov"), ("velocity",)
 
     def __init__(self, momentum=0.0, nesterov=False):
         self.momentum = _checks.number("momentum", momentum, low=0.0, high=1.0, high_open=True)
@@ -62,8 +73,11 @@ class DeltaBarDelta(Optimizer):
     State: gains, bar.
     """
 
-    code, n_state = updates.DELTA_BAR_DELTA, 2
+    code, n_state, _state = updates.DELTA_BAR_DELTA, 2, ("gain", "bar")
     _params = _config = ("increase", "decrease", "smoothing", "gain_min", "gain_max")
+
+    def _state_bounds(self):
+        return [("gain", min(self.gain_min, 1.0), max(self.gain_max, 1.0)), ("bar", -np.inf, np.inf)]
 
     def __init__(self, increase=0.05, decrease=0.95, smoothing=0.7, gain_min=0.1, gain_max=10.0):
         self.increase = _checks.number("increase", increase, low=0.0, low_open=True)
@@ -82,8 +96,11 @@ class RMSprop(Optimizer):
     """Divide each gradient by the root of its running mean square (Tieleman & Hinton 2012):
     ms <- rho ms + (1 - rho) g^2; w <- w - lr g / (sqrt(ms) + eps). State: ms."""
 
-    code, n_state = updates.RMSPROP, 1
+    code, n_state, _state = updates.RMSPROP, 1, ("ms",)
     _params = _config = ("rho", "eps")
+
+    def _state_bounds(self):
+        return [("ms", 0.0, np.inf)]
 
     def __init__(self, rho=0.9, eps=1e-8):
         self.rho = _checks.number("rho", rho, low=0.0, high=1.0, high_open=True)
@@ -93,8 +110,11 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias-corrected moments. State: m, v (and the update count)."""
 
-    code, n_state = updates.ADAM, 2
+    code, n_state, _state = updates.ADAM, 2, ("m", "v")
     _params = _config = ("beta1", "beta2", "eps")
+
+    def _state_bounds(self):
+        return [("m", -np.inf, np.inf), ("v", 0.0, np.inf)]
 
     def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8):
         self.beta1 = _checks.number("beta1", beta1, low=0.0, high=1.0, high_open=True)
@@ -106,13 +126,17 @@ class Rprop(Optimizer):
     """iRprop- (Riedmiller & Braun 1993; Igel & Huesken 2000): each weight has its own step,
     multiplied by ``increase`` while the gradient keeps its sign and by ``decrease`` when it
     flips, within [step_min, step_max]; the weight moves by the step against the sign of g.
-    ``fit``'s lr is the initial step (a number: Rprop adapts the steps itself). Rprop needs
-    the true gradient: full-batch mode (large mini-batches work; online learning does not).
-    State: steps, previous gradient.
+    ``fit``'s lr is the initial step of a fresh state (a number: Rprop adapts the steps
+    itself; a later fit with Rprop continues with the steps reached and ignores lr). Rprop
+    needs the true gradient: full-batch mode (large mini-batches work; online learning does
+    not). State: steps, previous gradient.
     """
 
-    code, n_state = updates.RPROP, 2
+    code, n_state, _state = updates.RPROP, 2, ("step", "g_prev")
     _params = _config = ("increase", "decrease", "step_min", "step_max")
+
+    def _state_bounds(self):
+        return [("step", 0.0, np.inf), ("g_prev", -np.inf, np.inf)]
 
     def __init__(self, increase=1.2, decrease=0.5, step_min=1e-6, step_max=50.0):
         self.increase = _checks.number("increase", increase, low=1.0, low_open=True)
@@ -125,10 +149,11 @@ class Rprop(Optimizer):
         state[0] = min(max(lr, self.step_min), self.step_max)
         return state
 
-    def check_mode(self, mode):
-        if mode == "online":
-            raise ValueError("Rprop uses only the sign of the gradient and needs the full-batch gradient; "
-                             "use mode='batch', or RMSprop (the mini-batch form of the same idea) for online learning")
+    def check_mode(self, mode, batch_size):
+        if batch_size == 1:
+            raise ValueError(f"Rprop cannot learn online (mode={mode!r}, batch_size=1): it uses only the sign of the "
+                             "gradient and needs the full-batch gradient; use mode='batch', or RMSprop (the mini-batch "
+                             "form of the same idea) for online learning")
 
 
 OPTIMIZERS = {cls.__name__: cls for cls in (SGD, DeltaBarDelta, RMSprop, Adam, Rprop)}

@@ -211,13 +211,15 @@ class Rule:
 class Performance(Rule):
     """Performance scheduling: multiply the rate by ``factor`` when the error has not improved
     (fallen below best * (1 - threshold)) for ``patience`` epochs; never below ``min_lr``.
-    Unlike plateau schedulers it starts the count afresh after each cut."""
+    The count starts afresh after each cut."""
 
     def __init__(self, eta0, factor=0.5, patience=5, min_lr=0.0, threshold=1e-4):
         self.factor = _checks.number("factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
         self.patience = _checks.number("patience", patience, low=1, integer=True)
         self.min_lr = _checks.number("min_lr", min_lr, low=0.0)
         self.threshold = _checks.number("threshold", threshold, low=0.0, high=1.0, high_open=True)
+        if self.min_lr > _rate("eta0", eta0):
+            raise ValueError(f"min_lr={min_lr!r} is above eta0={eta0!r}: the rule only lowers the rate; use min_lr <= eta0")
         super().__init__(eta0)
 
     def start(self):
@@ -259,7 +261,7 @@ class Adaptive(Rule):
         self.slow = _checks.number("slow", slow, low=0.0, high=1.0, low_open=True)
         self.min_lr = _checks.number("min_lr", min_lr, low=0.0)
         self.max_lr = max_lr if max_lr == np.inf else _checks.number("max_lr", max_lr, low=0.0, low_open=True)
-        if self.max_lr < self.min_lr or not (self.min_lr <= eta0 <= self.max_lr):
+        if self.max_lr < self.min_lr or not (self.min_lr <= _rate("eta0", eta0) <= self.max_lr):
             raise ValueError(f"need min_lr <= eta0 <= max_lr, got {self.min_lr}, {eta0}, {self.max_lr}")
         super().__init__(eta0)
 

@@ -164,3 +164,24 @@ def test_batch_norm_needs_two_examples_per_batch(kw, match):
         fastnn.BatchNorm(momentum=1.0)
     with pytest.raises(ValueError, match="no batch-norm layer"):
         fastnn.Network([fastnn.Dense(3, activation="softmax")], input_dim=4).set_batch_norm_statistics(X)
+
+
+def test_batch_norm_rescues_a_deep_narrow_logistic_network_on_mnist(mnist):
+    """The lecture's claim on real data: six hidden layers of 32 logistic units with N(0, 1)
+    weights saturate and learn slowly; with batch norm the same network in the same 2 epochs
+    (10,000 digits, batches of 32) learns much better at every rate. Measured with seed 0, test
+    accuracy plain / batch norm: lr 0.1: 36.1% / 68.8%, 0.5: 71.2% / 83.9%, 1: 78.2% / 84.9%,
+    2: 75.1% / 86.4%."""
+    x, y, xt, yt = mnist
+
+    def accuracy(bn, lr):
+        layers = [fastnn.Dense(32, activation="logistic", init="normal", batch_norm=bn) for _ in range(6)]
+        net = fastnn.Network(layers + [fastnn.Dense(10, activation="softmax")], seed=0)
+        net.fit(x[:10000], y[:10000], batch_size=32, epochs=2, lr=lr)
+        return net.evaluate(xt, yt)["accuracy"]
+
+    rates = (0.1, 0.5, 1.0, 2.0)
+    plain = [accuracy(False, lr) for lr in rates]
+    normed = [accuracy(True, lr) for lr in rates]
+    assert all(b > p + 0.05 for p, b in zip(plain, normed)), (plain, normed)
+    assert max(normed) > max(plain) + 0.05 and max(normed) > 0.84, (plain, normed)

@@ -110,12 +110,20 @@ def set_key(key, value):
     (None, {"classes": np.array(["b", "a", "c"])}, "sorted"),
     (None, {"theta": "nan"}, "finite"),
     (lambda c: {**c, "targets": {**c["targets"], "values": ["a", "b"]}}, {}, "inconsistent"),
+    (set_key("opt_steps", True), {}, "opt_steps"),
+    (set_key("opt_steps", 2**64), {}, "opt_steps"),
+    (set_key("optimizer", {"name": "Adam", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}), {}, "inconsistent"),  # 1 state row
+    (set_key("optimizer", {"name": "Pickle"}), {}, "inconsistent"),
+    (set_key("optimizer", {"name": "RMSprop", "rho": 0.9, "eps": 1e-8}), {"opt_state": "negative"}, "'ms' must lie"),
 ])
 def test_forged_files_raise_value_errors(tmp_path, edit, arrays, match):
     _, path, _, _ = trained(tmp_path)
     if arrays.get("theta") == "nan":
         with np.load(path) as d:
             arrays = {"theta": d["theta"] * np.nan}
+    if arrays.get("opt_state") == "negative":  # a running mean square below zero
+        with np.load(path) as d:
+            arrays = {"opt_state": -np.abs(d["opt_state"]) - 1}
     bad = forge(path, tmp_path / "forged.npz", edit, **arrays)
     with pytest.raises(ValueError, match=match):
         fastnn.load(bad)
@@ -126,3 +134,24 @@ def test_numpy_integer_seed_saves(tmp_path):
     net = fastnn.Network([fastnn.Dense(2, activation="softmax")], seed=np.int64(3)).fit(X, np.arange(10) % 2)
     net.save(tmp_path / "m.npz")
     assert fastnn.load(tmp_path / "m.npz").seed == 3
+
+
+def test_format_version_1_files_load(tmp_path):
+    """Files from before the optimizer state (version 1: theta and the SGD velocity) still load."""
+    import json
+    from fastnn import _io
+    net, path, X, _ = trained(tmp_path)
+    with np.load(path) as d:
+        config = json.loads(d["config"].tobytes())
+        data = {"theta": d["theta"], "velocity": np.full_like(d["theta"], 0.5), "classes": d["classes"]}
+    config = {k: v for k, v in config.items() if k not in ("optimizer", "opt_steps")}
+    config["version"] = 1
+    for layer in config["layers"]:
+        del layer["batch_norm"]
+    config_bytes = json.dumps(config).encode()
+    data["sha256"] = _io._digest(config_bytes, data)
+    data["config"] = np.frombuffer(config_bytes, dtype=np.uint8)
+    np.savez(tmp_path / "v1.npz", **data)
+    back = fastnn.load(tmp_path / "v1.npz")
+    np.testing.assert_array_equal(back._opt_state[0], 0.5)
+    np.testing.assert_array_equal(back.forward(X), net.forward(X))

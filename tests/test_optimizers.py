@@ -95,10 +95,11 @@ def test_second_fit_and_reload_continue_the_state(opt, tmp_path):
     X, y = data(31)
     once = tiny(seed=2).fit(X, y, epochs=4, lr=0.01, batch_size=4, optimizer=opt)
     half = tiny(seed=2).fit(X, y, epochs=2, lr=0.01, batch_size=4, optimizer=opt)
+    assert half._opt_steps == 16  # 2 epochs of 8 batches
     half.save(tmp_path / "m.npz")
     twice = half.fit(X, y, epochs=2, lr=0.01, batch_size=4, optimizer=opt)
     loaded = fastnn.load(tmp_path / "m.npz").fit(X, y, epochs=2, lr=0.01, batch_size=4, optimizer=opt)
-    assert half._opt_steps == 32
+    assert twice._opt_steps == 32
     for net in (twice, loaded):
         np.testing.assert_array_equal(once._theta, net._theta)
         np.testing.assert_array_equal(once._opt_state, net._opt_state)

@@ -125,3 +125,26 @@ def test_early_stopping_without_validation_watches_the_training_loss():
     X, y = data(40)
     net = tiny(input_dim=5).fit(X, y, epochs=6, lr=0.05, batch_size=4, early_stopping=2)
     assert net.stopped_epoch_ is None and net.best_epoch_ == int(np.argmin(net.history_["loss"])) + 1
+
+
+def test_early_stopping_in_full_batch_mode_restores_the_best_end_of_epoch_weights():
+    """Full batch, a rate high enough to oscillate: the restored weights are the best of those
+    reached at the end of an epoch, scored on the training data (the epoch's mean loss belongs
+    to the weights before its update)."""
+    X, y = data(40)
+    net = tiny(seed=1, input_dim=5).fit(X, y, mode="batch", epochs=30, lr=8.0, early_stopping=2)
+    ends = [tiny(seed=1, input_dim=5).fit(X, y, mode="batch", epochs=e, lr=8.0).evaluate(X, y)["loss"]
+            for e in range(1, net.stopped_epoch_ + 1 if net.stopped_epoch_ else 31)]
+    assert net.best_epoch_ == int(np.argmin(ends)) + 1
+    assert net.evaluate(X, y)["loss"] == pytest.approx(min(ends), rel=1e-12)
+
+
+def test_performance_rule_lowers_the_rate_of_fit():
+    X, y = data(31)
+    rule = schedules.Performance(0.05, factor=0.5, patience=1)
+    net = tiny(input_dim=5).fit(X, y, epochs=8, batch_size=4, lr=rule, validation_data=(X, 2 - y))
+    lr, val = net.history_["lr"], net.history_["val_loss"]
+    best = np.minimum.accumulate(val)
+    for e in range(1, 7):  # patience 1: every epoch that brings no new best halves the next rate
+        improved = val[e] < best[e - 1] * (1 - 1e-4)
+        assert lr[e + 1] == (lr[e] if improved else lr[e] / 2)

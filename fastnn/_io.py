@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 
 from ._targets import Targets
-from . import optimizers
+from . import optimizers, preprocessing
 from .layers import Dense, build_layout
 
 FORMAT = "fastnn"
@@ -35,8 +35,11 @@ def save(net, path):
         "rng_state": net._rng.bit_generator.state,
         "targets": None if net._targets is None else net._targets.get_config(),
         "optimizer": net._optimizer.get_config(), "opt_steps": net._opt_steps,
+        "preprocess": [step.get_config() for step in net.preprocess], "net_input_dim": int(net._layout[0, 0]),
     }
     arrays = {"theta": net._theta, "opt_state": net._opt_state, "bn_stats": net._bn_stats}
+    for i, step in enumerate(net.preprocess):
+        arrays.update({f"pre{i}_{name}": a for name, a in step.get_arrays().items()})
     if net._targets is not None and net._targets.classification:
         arrays["classes"] = net._targets.classes
     config_bytes = json.dumps(config, sort_keys=True).encode()
@@ -64,7 +67,8 @@ def _read(path):
             missing = [k for k in names if k not in data.files]
             if missing:
                 raise ValueError(f"not a fastnn model file: the array(s) {missing} are missing")
-            arrays = {k: data[k] for k in names + ("classes",) if k in data.files}  # only what a model holds
+            extra = ("classes",) + tuple(k for k in data.files if k.startswith("pre"))  # preprocessing arrays
+            arrays = {k: data[k] for k in names + extra if k in data.files}  # only what a model holds
             digest = data["sha256"]
         if not np.array_equal(digest, _digest(config_bytes, arrays)):
             raise ValueError("the file is corrupted or was modified after saving (its SHA-256 digest does not match)")
@@ -80,6 +84,7 @@ def _upgrade(config, arrays):
         arrays["bn_stats"] = arrays["theta"][:0]
         config["optimizer"] = optimizers.SGD().get_config()
         config["opt_steps"] = 0
+        config["preprocess"], config["net_input_dim"] = [], config["input_dim"]
     return config, arrays
 
 
@@ -98,10 +103,12 @@ def load(path, network_cls):
 
 def _build(config, arrays, network_cls):
     layers = [Dense.from_config(c) for c in config["layers"]]
-    input_dim = config["input_dim"]
-    if not isinstance(input_dim, int) or input_dim < 1:
-        raise ValueError(f"input_dim must be a positive integer, got {input_dim!r}")
-    _, _, n_params, n_stats = build_layout(input_dim, layers)
+    input_dim, net_input_dim = config["input_dim"], config["net_input_dim"]
+    for name, dim in (("input_dim", input_dim), ("net_input_dim", net_input_dim)):
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"{name} must be a positive integer, got {dim!r}")
+    steps = _preprocess(config["preprocess"], arrays, input_dim, net_input_dim)
+    _, _, n_params, n_stats = build_layout(net_input_dim, layers)
     optimizer = optimizers.from_config(config["optimizer"])
     opt_steps = config["opt_steps"]
     if isinstance(opt_steps, bool) or not isinstance(opt_steps, int) or not 0 <= opt_steps < 2**62:
@@ -111,7 +118,8 @@ def _build(config, arrays, network_cls):
         a = arrays[name]
         if a.shape != shape or a.dtype != np.dtype(config["dtype"]) or not np.isfinite(a).all():
             raise ValueError(f"array {name!r} ({a.dtype} {a.shape}) is not {shape} finite {config['dtype']} numbers")
-    net = network_cls(layers, loss=config["loss"], dtype=config["dtype"], seed=config["seed"], input_dim=input_dim)
+    net = network_cls(layers, loss=config["loss"], dtype=config["dtype"], seed=config["seed"], input_dim=input_dim,
+                      preprocess=steps)
     net._rng.bit_generator.state = config["rng_state"]
     net._theta[:], net._bn_stats[:] = arrays["theta"], arrays["bn_stats"]
     optimizer.check_state(arrays["opt_state"])
@@ -119,6 +127,25 @@ def _build(config, arrays, network_cls):
     if config["targets"] is not None:
         net._targets = _targets(config["targets"], arrays.get("classes"), layers[-1].units)
     return net
+
+
+def _preprocess(configs, arrays, input_dim, net_input_dim):
+    """The fitted steps, each checked to take the previous one's outputs (finite arrays of the
+    right shapes), the last one giving the network's inputs."""
+    steps, dim = [], input_dim
+    for i, config in enumerate(configs):
+        own = {k[len(f"pre{i}_"):]: a for k, a in arrays.items() if k.startswith(f"pre{i}_")}
+        step = preprocessing.from_config(config, own)
+        for name, a in own.items():
+            if a.dtype.kind != "f" or not np.isfinite(a).all():
+                raise ValueError(f"preprocessing step {i} array {name!r} must hold finite floats")
+        if step.n_features_in_ != dim or not step.consistent():
+            raise ValueError(f"preprocessing step {i} ({step!r}) does not fit {dim} inputs")
+        steps.append(step)
+        dim = step.output_dim()
+    if dim != net_input_dim:
+        raise ValueError(f"the preprocessing gives {dim} inputs but the network takes {net_input_dim}")
+    return steps
 
 
 def _targets(t, classes, n_outputs):

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks, optimizers, schedules
+from . import _checks, optimizers, sampling, schedules
 
 MODES = ("online", "minibatch", "batch")
 LAYER_SCALING = (None, "fan_in")
@@ -19,7 +19,7 @@ class FitOptions:
     weight_decay: float
     layer_scaling: object
     early_stopping: object  # None or patience (int)
-    shuffle: bool
+    order: object  # a name from sampling.ORDERS or a sampling.Emphasis
     bn_statistics: str
     merge_single: bool  # batch norm: a last batch of one example joins the one before
 
@@ -37,7 +37,7 @@ BN_STATISTICS = ("moving", "training_set")
 
 
 def check(n, dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_decay, optimizer, layer_scaling,
-          early_stopping, shuffle, bn_statistics, batch_norm):
+          early_stopping, shuffle, bn_statistics, batch_norm, order):
     """FitOptions for n examples, or a ValueError / TypeError naming the argument.
 
     batch_norm: whether the network has batch-norm layers."""
@@ -60,10 +60,19 @@ def check(n, dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_dec
         raise ValueError(f"layer_scaling must be one of {list(LAYER_SCALING)}, got {layer_scaling!r}")
     if early_stopping is not None:
         early_stopping = _checks.number("early_stopping", early_stopping, low=1, integer=True)
+    return FitOptions(mode, epochs, rates, batch_size, opt, _checks.number("weight_decay", weight_decay, low=0.0),
+                      layer_scaling, early_stopping, _order(order, shuffle), bn_statistics, bool(batch_norm))
+
+
+def _order(order, shuffle):
+    """order=None follows shuffle (True: "shuffle", False: "sequential")."""
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-    return FitOptions(mode, epochs, rates, batch_size, opt, _checks.number("weight_decay", weight_decay, low=0.0),
-                      layer_scaling, early_stopping, bool(shuffle), bn_statistics, bool(batch_norm))
+    if order is None:
+        return "shuffle" if shuffle else "sequential"
+    if not shuffle:
+        raise ValueError(f"shuffle=False and order={order!r} disagree; pass only order= (e.g. order='sequential')")
+    return sampling.check(order)
 
 
 def _optimizer(optimizer, momentum, nesterov, mode, batch_size):

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import _checks, _io, _options, losses, optimizers
+from . import _checks, _io, _options, losses, optimizers, preprocessing, sampling
 from ._targets import Targets
 from .kernels import train as _train
 from .kernels.layout import ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, GAMMA_OFF, STAT_OFF, W_OFF
@@ -75,7 +75,11 @@ class Network:
     seed : int or None
         Seeds the weights, the example order of every epoch and RReLU draws.
     input_dim : int, optional
-        Number of inputs; by default taken from X at the first ``fit``.
+        Number of inputs (features of X); by default taken from X at the first ``fit``.
+    preprocess : list of fastnn.preprocessing steps, optional
+        E.g. ``[Standardizer(), PCA(0.9, whiten=True)]``: fitted on the training data at the
+        first ``fit`` (steps already fitted are kept), applied to every X the network sees,
+        saved with it.
 
     Notes
     -----
@@ -85,8 +89,9 @@ class Network:
     one thread.
     """
 
-    def __init__(self, layers, loss="cross_entropy", dtype="float32", seed=None, input_dim=None):
+    def __init__(self, layers, loss="cross_entropy", dtype="float32", seed=None, input_dim=None, preprocess=None):
         self.layers = check_layers(layers)
+        self.preprocess = preprocessing.check_pipeline(preprocess)
         self.loss = loss
         self._loss_code = losses.check(loss, self.layers[-1].activation.name)
         self.dtype = np.dtype(_checks.dtype(dtype)).name
@@ -100,11 +105,16 @@ class Network:
         self.diverged_ = False
         self.best_epoch_ = self.stopped_epoch_ = None
         if input_dim is not None:
-            self._build(_checks.number("input_dim", input_dim, low=1, integer=True))
+            input_dim = _checks.number("input_dim", input_dim, low=1, integer=True)
+            if not all(step.fitted for step in self.preprocess):
+                raise ValueError("input_dim with preprocessing that is not fitted yet: the network's inputs are known "
+                                 "only after the first fit; leave input_dim out (or fit the steps first)")
+            self._build(input_dim, self.preprocess[-1].output_dim() if self.preprocess else input_dim)
 
     # ----------------------------------------------------------------- structure
-    def _build(self, input_dim):
-        self._layout, self._act_params, n_params, n_stats = build_layout(input_dim, self.layers)
+    def _build(self, input_dim, net_input_dim):
+        """Weights for ``input_dim`` features that reach the first layer as ``net_input_dim``."""
+        self._layout, self._act_params, n_params, n_stats = build_layout(net_input_dim, self.layers)
         self._bn_stats = init_stats(self._layout, n_stats, self.dtype)
         self._theta = init_params(self.layers, self._layout, n_params, self._rng, self.dtype)
         self._opt_state = self._optimizer.init_state(self._theta.size, 0.0, self._theta.dtype)
@@ -135,7 +145,7 @@ class Network:
     # ----------------------------------------------------------------- training
     def fit(self, X, y, mode="minibatch", epochs=1, lr=0.01, batch_size=None, momentum=0.0, nesterov=False,
             weight_decay=0.0, optimizer=None, layer_scaling=None, early_stopping=None, validation_data=None,
-            shuffle=True, bn_statistics="moving", verbose=False):
+            shuffle=True, order=None, bn_statistics="moving", verbose=False):
         """Train on (X, y), continuing from the current weights and optimizer state.
 
         Parameters
@@ -171,7 +181,12 @@ class Network:
         validation_data : (X_val, y_val), optional
             Evaluated after every epoch into history_["val_loss"] (and "val_accuracy").
         shuffle : bool, default True
-            Draw a new order of the examples every epoch from the network's seed.
+            Draw a new order of the examples every epoch from the network's seed
+            (shuffle=False: the data's order).
+        order : str or fastnn.sampling.Emphasis, optional
+            "shuffle", "sequential", "interleave" (no two consecutive examples of one class),
+            "balanced" (classes in equal numbers in every mini-batch) or "emphasis" (examples
+            drawn more often the larger their last error); see :mod:`fastnn.sampling`.
         bn_statistics : {"moving", "training_set"}, default "moving"
             What batch-norm layers use at inference after this fit: the moving averages of the
             batch statistics, or the exact statistics of all of X (set_batch_norm_statistics).
@@ -191,13 +206,18 @@ class Network:
         y = np.asarray(y)
         _checks.same_length(X, y)
         opts = _options.check(X.shape[0], self.dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_decay,
-                              optimizer, layer_scaling, early_stopping, shuffle, bn_statistics, self._batch_norm)
+                              optimizer, layer_scaling, early_stopping, shuffle, bn_statistics, self._batch_norm, order)
         targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
         T = targets.encode(y, self._n_outputs(), self.dtype)
-        val = self._check_validation(validation_data, targets, X.shape[1])
+        sampling.check_order(opts.order, targets)
+        pipeline = preprocessing.fitted(self.preprocess, X)  # fitted copies: nothing changes if a step fails
+        raw_features = X.shape[1]
+        X = preprocessing.apply(pipeline, X)
+        val = self._check_validation(validation_data, targets, raw_features, pipeline)
         # Everything is checked: from here on the call changes the network.
+        self.preprocess = pipeline
         if self._theta is None:
-            self._build(X.shape[1])
+            self._build(raw_features, X.shape[1])
         self._targets = targets
         self._use_optimizer(opts.optimizer, opts.rates.table(0, 0, 1)[0][0])
         self._run_epochs(X, T, val, opts, verbose)
@@ -212,12 +232,13 @@ class Network:
             self._opt_steps = 0
         self._optimizer = opt
 
-    def _check_validation(self, validation_data, targets, n_features):
+    def _check_validation(self, validation_data, targets, n_features, pipeline):
         if validation_data is None:
             return None
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, y_val)")
         Xv = _checks.features(validation_data[0], "validation_data[0]", self.dtype, n_features)
+        Xv = preprocessing.apply(pipeline, Xv)
         _checks.same_length(Xv, validation_data[1], "validation_data[0]", "validation_data[1]")
         Tv = targets.encode(validation_data[1], self._n_outputs(), self.dtype, name="validation_data[1]")
         return Xv, Tv
@@ -260,11 +281,13 @@ class Network:
         score_plan = self._plan(X, CHUNK) if opts.early_stopping and val is None else None
         history = self._new_history(val, cycled)
         rates, stopper = opts.rates.start(), _EarlyStopping(opts.early_stopping)
+        classes = losses.decode_classes(T, self._targets.values) if self._targets.classification else None
+        errors = np.ones(n if isinstance(opts.order, sampling.Emphasis) else 0)  # before any epoch: all alike
         t0 = 0
         with _single_threaded_blas(max(plan[2], val_plan[2] if val_plan else 1)):
             for epoch in range(opts.epochs):
                 lr, mom = rates.table(epoch, t0, opts.steps_per_epoch(n))
-                total, elapsed = self._epoch(X, T, plan, grad, fused, opts, lr, mom)
+                total, elapsed = self._epoch(X, T, plan, grad, fused, opts, lr, mom, classes, errors)
                 if not np.isfinite(total):
                     self._warn_divergence(epoch, total, lr, stopper)
                     break
@@ -318,11 +341,14 @@ class Network:
     def _restore(self, snapshot):
         self._theta[:], self._opt_state[:], self._opt_steps, self._bn_stats[:] = snapshot
 
-    def _epoch(self, X, T, plan, grad, fused, opts, lr, mom):
-        """One compiled epoch; returns (summed loss, seconds). A non-finite loss restores the weights."""
+    def _epoch(self, X, T, plan, grad, fused, opts, lr, mom, classes, errors):
+        """One compiled epoch; returns (summed loss, seconds). A non-finite loss restores the weights.
+
+        classes: class index per example (orders by class); errors: each example's last loss,
+        updated by the epoch (emphasis; empty otherwise)."""
         n = X.shape[0]
         chunk, use_blas, n_parts = plan
-        order = self._rng.permutation(n) if opts.shuffle else np.arange(n)
+        order = sampling.epoch_order(opts.order, n, opts.batch_size, classes, self._rng, errors)
         opt = self._optimizer
         if mom is None:
             mom = np.full(lr.size, getattr(opt, "momentum", 0.0))
@@ -333,7 +359,7 @@ class Network:
             self._theta, grad, self._opt_state, self._bn_stats, self._layout, self._act_params, use_blas, X, T, order,
             opts.batch_size,
             chunk, n_parts, lr, mom, opt.code, opt.hyperparams(), getattr(opt, "nesterov", False), opts.weight_decay,
-            self._layer_scale(opts.layer_scaling), self._opt_steps, self._loss_code, fused, key)
+            self._layer_scale(opts.layer_scaling), self._opt_steps, self._loss_code, fused, key, errors)
         elapsed = time.perf_counter() - t0
         self._opt_steps += steps
         # The loss is measured before each update, so the last updates of an epoch can break
@@ -365,8 +391,9 @@ class Network:
         return (None if T is None else total / X.shape[0]), out
 
     def _checked_X(self, X):
+        """X checked against the features seen at fit, through the preprocessing."""
         self._require_built()
-        return _checks.features(X, "X", self.dtype, self.input_dim)
+        return preprocessing.apply(self.preprocess, _checks.features(X, "X", self.dtype, self.input_dim))
 
     def forward(self, X):
         """Outputs of the last layer, shape (n, units), in the network's dtype."""

@@ -22,8 +22,9 @@ def _softplus(z):
 
 
 @njit(**KERNEL)
-def output_delta(Z, A, T, rows, loss_code, act_code, dZ):
-    """Sum of the loss over a chunk (targets T[rows]); overwrites dZ.
+def output_delta(Z, A, T, rows, loss_code, act_code, dZ, errors):
+    """Sum of the loss over a chunk (targets T[rows]); overwrites dZ. When ``errors`` is not
+    empty, errors[rows[r]] = the loss of row r (emphasis orders read them).
 
     dZ becomes dL/dZ (cross-entropy) or dL/dA (MSE).
 
@@ -41,19 +42,32 @@ def output_delta(Z, A, T, rows, loss_code, act_code, dZ):
             for j in range(m):
                 s += fast_exp(Z[r, j] - zmax)
             lse = zmax + np.log(s)  # log-sum-exp: the loss from Z, not log(A), so A = 0 is no -inf
+            row = 0.0
             for j in range(m):
-                total += T[rows[r], j] * (lse - Z[r, j])
+                row += T[rows[r], j] * (lse - Z[r, j])
                 dZ[r, j] = A[r, j] - T[rows[r], j]
+            total += _record(errors, rows[r], row)
         return total
     if loss_code == CROSS_ENTROPY and act_code == LOGISTIC:
         for r in range(B):
+            row = 0.0
             for j in range(m):
-                total += _softplus(Z[r, j]) - T[rows[r], j] * Z[r, j]
+                row += _softplus(Z[r, j]) - T[rows[r], j] * Z[r, j]
                 dZ[r, j] = A[r, j] - T[rows[r], j]
+            total += _record(errors, rows[r], row)
         return total
     for r in range(B):
+        row = 0.0
         for j in range(m):
             e = A[r, j] - T[rows[r], j]
-            total += 0.5 * e * e
+            row += 0.5 * e * e
             dZ[r, j] = e  # dL/dA: the caller multiplies by f'(Z) (activation_backward)
+        total += _record(errors, rows[r], row)
     return total
+
+
+@njit(**KERNEL, inline="always")
+def _record(errors, i, loss):
+    if errors.size > 0:
+        errors[i] = loss
+    return loss

@@ -252,14 +252,14 @@ def _add_weight_grad_parts(A, dZ, dW, scale, blas, tmp, nz, n_parts):
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
-def _output_delta_parts(Z, A, T, rows, loss_code, code, dZ, n_parts):
+def _output_delta_parts(Z, A, T, rows, loss_code, code, dZ, n_parts, errors):
     if n_parts == 1:
-        return output_delta(Z, A, T, rows, loss_code, code, dZ)
+        return output_delta(Z, A, T, rows, loss_code, code, dZ, errors)
     total = 0.0
     c = rows.size
     for t in prange(n_parts):
         r0, r1 = _part(t, n_parts, c)
-        total += output_delta(Z[r0:r1], A[r0:r1], T, rows[r0:r1], loss_code, code, dZ[r0:r1])
+        total += output_delta(Z[r0:r1], A[r0:r1], T, rows[r0:r1], loss_code, code, dZ[r0:r1], errors)
     return total
 
 
@@ -279,11 +279,12 @@ def batch_end(start, n, batch_size, merge_single):
 
 @njit(**KERNEL)
 def batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, full,
-               chunk, n_parts, stats, first_dW=True):
+               chunk, n_parts, stats, errors, first_dW=True):
     """grads of layer l += scales[l] * gradient of the summed loss over X[rows]; returns the summed loss.
 
     ``full``: unit_views for a whole chunk, prepared once by the caller. ``stats``: the
-    moving batch-norm statistics to update, or empty.
+    moving batch-norm statistics to update, or empty. ``errors``: per-example losses to
+    record, or empty.
     """
     tmp, nz, bn = ws[4], ws[5], ws[7]
     L = layout.shape[0]
@@ -294,7 +295,7 @@ def batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, 
         units = _chunk_units(ws, full, layout, r.size, chunk)
         forward_chunk(params, units, layout, act_params, use_blas, X, r, train, key, nz, n_parts, bn, stats)
         Z, A, dZ = units[1][L - 1], units[2][L - 1], units[3][L - 1]
-        total += _output_delta_parts(Z, A, T, r, loss_code, code, dZ, n_parts)
+        total += _output_delta_parts(Z, A, T, r, loss_code, code, dZ, n_parts, errors)
         if loss_code == MSE:
             _activation_backward_parts(dZ, Z, A, code, act_params[L - 1, 0], act_params[L - 1, 1],
                                        params[2][L - 1], grads[2][L - 1], scales[L - 1], train, key, L - 1, r, n_parts)
@@ -305,12 +306,13 @@ def batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, 
 
 @njit(**KERNEL)
 def train_epoch(theta, grad, state, stats, layout, act_params, use_blas, X, T, order, batch_size, chunk, n_parts,
-                lr, mom, rule, hp, nesterov, weight_decay, layer_scale, t0, loss_code, fused, key):
+                lr, mom, rule, hp, nesterov, weight_decay, layer_scale, t0, loss_code, fused, key, errors):
     """One epoch over X[order] in batches of ``batch_size``; lr[step] and mom[step] are the rate
     and momentum of each step, t0 the number of updates the optimizer made before.
 
     With batch norm (``stats`` not empty: the moving statistics) a last batch of one example,
-    whose variance cannot be estimated, joins the batch before it.
+    whose variance cannot be estimated, joins the batch before it. ``errors`` (size n, or
+    empty) receives the loss of each example presented.
 
     ``fused``: plain SGD on batches of one chunk, applied during backpropagation (no gradient
     buffer). Returns (summed loss of the examples seen, number of steps). Stops early, with a
@@ -342,7 +344,7 @@ def train_epoch(theta, grad, state, stats, layout, act_params, use_blas, X, T, o
         elif not fused:
             grad[:] = 0.0
         total += batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws,
-                            full, chunk, n_parts, stats, not lazy)
+                            full, chunk, n_parts, stats, errors, not lazy)
         if lazy:
             lazy_update(rule, hp, theta, grad, state, layout, layer_scale, lr[step], mom[step], nesterov, t, X[rows[0]],
                         full[3][0][0], ws[5][0], last, views, factors)
@@ -366,7 +368,7 @@ def loss_and_grad(theta, grad, layout, act_params, use_blas, X, T, loss_code, tr
     n = X.shape[0]
     total = batch_pass(param_views(theta, layout), param_views(grad, layout), np.full(layout.shape[0], 1.0 / n), layout,
                        act_params, use_blas, X, T, rows, loss_code, train, key, ws, unit_views(ws, layout, chunk, chunk),
-                       chunk, n_parts, theta[:0])
+                       chunk, n_parts, theta[:0], np.empty(0))
     return total / n
 
 
@@ -392,7 +394,7 @@ def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts
         out[c0 : c0 + r.size] = A
         if T.shape[0] > 0:
             total += _output_delta_parts(units[1][L - 1], A, T, r, loss_code, layout[L - 1, ACT], units[3][L - 1],
-                                         n_parts)
+                                         n_parts, np.empty(0))
     return total
 
 

@@ -104,6 +104,7 @@ class Network:
         self.history_ = {}
         self.diverged_ = False
         self.best_epoch_ = self.stopped_epoch_ = None
+        self.example_errors_ = None  # emphasis: each example's loss when last presented
         if input_dim is not None:
             input_dim = _checks.number("input_dim", input_dim, low=1, integer=True)
             if not all(step.fitted for step in self.preprocess):
@@ -283,6 +284,7 @@ class Network:
         rates, stopper = opts.rates.start(), _EarlyStopping(opts.early_stopping)
         classes = losses.decode_classes(T, self._targets.values) if self._targets.classification else None
         errors = np.ones(n if isinstance(opts.order, sampling.Emphasis) else 0)  # before any epoch: all alike
+        self.example_errors_ = errors if errors.size else None
         t0 = 0
         with _single_threaded_blas(max(plan[2], val_plan[2] if val_plan else 1)):
             for epoch in range(opts.epochs):

@@ -1,0 +1,143 @@
+"""Standardizer and PCA against NumPy, inside the network, in model files, and on MNIST."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastnn
+from fastnn.preprocessing import PCA, NotFittedError, Standardizer
+
+
+def correlated(n=200, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(d, d)) * np.geomspace(5, 0.1, d)
+    return rng.normal(size=(n, d)) @ A + rng.normal(size=d) * 10
+
+
+def test_standardizer_gives_z_scores_and_survives_constant_inputs():
+    X = correlated()
+    X[:, 2] = 7.0
+    Z = Standardizer().fit_transform(X)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=0), [1, 1, 0, 1, 1, 1], atol=1e-12)
+    assert np.isfinite(Z).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(8, 60), d=st.integers(1, 7))
+def test_pca_matches_numpys_svd_of_the_centred_data(seed, n, d):
+    X = correlated(n, d, seed)
+    k = min(n, d)
+    pca = PCA(k).fit(X)
+    Xc = X - X.mean(axis=0)
+    _, s, Vt = np.linalg.svd(Xc, full_matrices=False)
+    np.testing.assert_allclose(pca.explained_variance_, s[:k] ** 2 / (n - 1), rtol=1e-7, atol=1e-9 * s[0] ** 2)
+    np.testing.assert_allclose(pca.explained_variance_ratio_.sum(), 1.0, rtol=1e-9)
+    for got, want, var in zip(pca.components_, Vt[:k], s[:k]):
+        if var > 1e-6 * s[0]:  # directions of (near) equal variances are not unique
+            np.testing.assert_allclose(abs(got @ want), 1.0, atol=1e-6)
+
+
+def test_whitened_training_data_has_identity_covariance():
+    X = correlated()
+    Z = PCA(6, whiten=True).fit_transform(X)
+    np.testing.assert_allclose(np.cov(Z, rowvar=False), np.eye(6), atol=1e-9)
+    assert np.abs(Z.mean(axis=0)).max() < 1e-9
+
+
+def test_variance_fraction_picks_the_fewest_components():
+    X = correlated()
+    ratio = PCA(6).fit(X).explained_variance_ratio_
+    for frac in (0.5, 0.9, 0.99, 1.0):
+        k = PCA(frac).fit(X).components_.shape[0]
+        assert ratio[:k].sum() >= frac - 1e-12 and (k == 1 or ratio[: k - 1].sum() < frac)
+
+
+def test_reconstruction_error_falls_as_components_are_added():
+    X = correlated()
+    errors = [np.mean((PCA(k, whiten=w).fit(X).inverse_transform(PCA(k, whiten=w).fit_transform(X)) - X) ** 2)
+              for k in range(1, 7) for w in (False,)]
+    assert all(b < a for a, b in zip(errors, errors[1:])) and errors[-1] < 1e-18 * np.mean(X**2) + 1e-20
+    pca = PCA(3, whiten=True).fit(X)
+    np.testing.assert_allclose(pca.inverse_transform(pca.transform(X)), PCA(3).fit(X).inverse_transform(PCA(3).fit_transform(X)))
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: PCA(0), "n_components"),
+    (lambda: PCA(1.5), "n_components"),
+    (lambda: PCA(0.0), "n_components"),
+    (lambda: PCA("all"), "n_components"),
+    (lambda: PCA(7).fit(correlated()), "more than the 6 inputs"),
+    (lambda: PCA(2).fit(correlated()).transform(correlated()[:, :5]), "5 features"),
+    (lambda: PCA(2).transform(correlated()), "not fitted"),
+    (lambda: Standardizer().transform(correlated()), "not fitted"),
+    (lambda: fastnn.Network([fastnn.Dense(2, activation="softmax")], preprocess=[PCA(2)], input_dim=6), "not fitted"),
+    (lambda: fastnn.Network([fastnn.Dense(2, activation="softmax")], preprocess=["pca"]), "preprocess"),
+])
+def test_bad_preprocessing_raises(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+    assert issubclass(NotFittedError, ValueError)
+
+
+def small_net(**kw):
+    return fastnn.Network([fastnn.Dense(5, activation="tanh"), fastnn.Dense(3, activation="softmax")], seed=0,
+                          dtype="float64", **kw)
+
+
+def test_network_fits_applies_and_saves_its_preprocessing(tmp_path):
+    X = correlated(90)
+    y = (X[:, 0] > np.median(X[:, 0])).astype(int) + (X[:, 1] > 0)
+    steps = [Standardizer(), PCA(0.95, whiten=True)]
+    net = small_net(preprocess=steps).fit(X, y, epochs=3, batch_size=10, lr=0.1)
+    assert not steps[0].fitted  # the network fitted copies: the user's steps are untouched
+    k = net.preprocess[1].output_dim()
+    assert net.input_dim == 6 and net.get_weights()[0]["W"].shape[0] == k
+    by_hand = net.preprocess[1].transform(net.preprocess[0].transform(X))
+    plain = small_net(input_dim=k)
+    plain.set_weights(net.get_weights())
+    plain.fit(by_hand, y, epochs=1, lr=1e-300)  # learns the targets; too small a rate to move a weight
+    np.testing.assert_allclose(net.forward(X), plain.forward(by_hand), rtol=1e-12)
+    net.save(tmp_path / "p.npz")
+    back = fastnn.load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(back.forward(X), net.forward(X))
+    with pytest.raises(ValueError, match="features"):
+        net.predict(X[:, :4])
+    # A second fit keeps the fitted preprocessing (it is part of the model).
+    mean = net.preprocess[0].mean_.copy()
+    net.fit(X + 100, y, epochs=1, lr=0.1)
+    np.testing.assert_array_equal(net.preprocess[0].mean_, mean)
+
+
+def test_a_failing_fit_leaves_the_preprocessing_unfitted():
+    X = correlated(20)
+    net = small_net(preprocess=[Standardizer(), PCA(7)])
+    with pytest.raises(ValueError, match="more than the 6 inputs"):
+        net.fit(X, np.arange(20) % 3)
+    assert not any(step.fitted for step in net.preprocess) and net._theta is None
+
+
+def test_z_scores_and_whitening_learn_raw_pixels_faster(mnist):
+    """Raw pixel values (0-255) saturate tanh units: the lecture's case for normalising the
+    inputs. 784-32-10 tanh on 5,000 digits, batches of 32, the better of lr 0.01 and 0.05:
+    epochs until the test accuracy first reaches 85% (measured with seed 0: raw pixels never
+    within 6 epochs (at best 63%), z-scores 1, z-scores + PCA(0.95) whitened 3)."""
+    x, y, xt, yt = mnist
+    raw, raw_t = x[:5000] * 255, xt * 255
+
+    def epochs_to(preprocess, lr, target=0.85, max_epochs=6):
+        net = fastnn.Network([fastnn.Dense(32, activation="tanh"), fastnn.Dense(10, activation="softmax")], seed=0,
+                             preprocess=preprocess)
+        for epoch in range(1, max_epochs + 1):
+            net.fit(raw, y[:5000], batch_size=32, epochs=1, lr=lr)
+            if net.evaluate(raw_t, yt)["accuracy"] >= target:
+                return epoch
+        return np.inf
+
+    def best(make):
+        return min(epochs_to(make(), lr) for lr in (0.01, 0.05))
+
+    plain = best(lambda: None)
+    zscores = best(lambda: [Standardizer()])
+    whitened = best(lambda: [Standardizer(), PCA(0.95, whiten=True)])
+    assert zscores < plain and whitened < plain, (plain, zscores, whitened)

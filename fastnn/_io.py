@@ -13,6 +13,7 @@ import numpy as np
 
 from ._targets import Targets
 from . import optimizers, preprocessing
+from .kernels.layout import FAN_OUT, STAT_OFF
 from .layers import Dense, build_layout
 
 FORMAT = "fastnn"
@@ -121,12 +122,21 @@ def _build(config, arrays, network_cls):
     net = network_cls(layers, loss=config["loss"], dtype=config["dtype"], seed=config["seed"], input_dim=input_dim,
                       preprocess=steps)
     net._rng.bit_generator.state = config["rng_state"]
+    _check_variances(layers, net._layout, arrays["bn_stats"])
     net._theta[:], net._bn_stats[:] = arrays["theta"], arrays["bn_stats"]
     optimizer.check_state(arrays["opt_state"])
     net._optimizer, net._opt_state, net._opt_steps = optimizer, arrays["opt_state"].copy(), opt_steps
     if config["targets"] is not None:
         net._targets = _targets(config["targets"], arrays.get("classes"), layers[-1].units)
     return net
+
+
+def _check_variances(layers, layout, stats):
+    """The moving variances of batch-norm layers are >= 0 (a negative one gives NaN predictions)."""
+    for l, layer in enumerate(layers):
+        s0, m = layout[l, STAT_OFF], layout[l, FAN_OUT]
+        if s0 >= 0 and stats[s0 + m : s0 + 2 * m].min() < 0:
+            raise ValueError(f"layer {l}'s batch-norm variances must be >= 0")
 
 
 def _preprocess(configs, arrays, input_dim, net_input_dim):

@@ -463,11 +463,14 @@ class Network:
 
     def set_batch_norm_statistics(self, X):
         """Replace the moving averages of every batch-norm layer by the exact mean and variance
-        (np.var, ddof=0) of its net input over all of X, layer by layer through the inference
-        network below it (Ioffe & Szegedy 2015, algorithm 2). Compiled passes over X; returns self."""
+        of its net input over all of X, layer by layer through the inference network below it
+        (Ioffe & Szegedy 2015, algorithm 2, with the population variance, ddof=0, where the
+        moving averages use the unbiased batch variance). Compiled passes over X; returns self."""
         X = self._checked_X(X)
         if not self._batch_norm:
             raise ValueError("the network has no batch-norm layer (Dense(..., batch_norm=True)); nothing to set")
+        if X.shape[0] < 2:
+            raise ValueError(f"X has {X.shape[0]} example; statistics of the training set need 2 or more")
         stats = self._bn_stats.copy()
         chunk, use_blas, n_parts = self._plan(X, CHUNK)
         with _single_threaded_blas(n_parts):
@@ -476,9 +479,13 @@ class Network:
                 if s0 < 0:
                     continue
                 theta, layout = fold_batch_norm(self._theta, stats, self._layout, self._act_params, upto=l)
+                b0 = layout[l, B_OFF]
+                theta[b0 : b0 + m] = 0.0  # the raw net input x W, without beta
                 mean, var = np.empty(m), np.empty(m)
                 _train.net_input_moments(theta, layout, self._act_params, use_blas, X, l, chunk, n_parts, mean, var)
                 stats[s0 : s0 + m], stats[s0 + m : s0 + 2 * m] = mean, var
+        with np.errstate(over="ignore"):
+            _checks.finite(stats.astype(self.dtype), "the statistics of X (too large for the dtype?)")
         self._bn_stats[:] = stats
         return self
 

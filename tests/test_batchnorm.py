@@ -58,6 +58,38 @@ def test_gradients_through_batch_statistics_match_central_differences(n, widths,
             np.testing.assert_allclose(g[name], want[name], rtol=1e-5, atol=1e-7, err_msg=name)
 
 
+@pytest.mark.parametrize("n,offset", [(60, 0.0), (12, 1e4)])
+def test_large_and_offset_batches_match_the_reference(n, offset):
+    """60 rows: BLAS and the thread split run; offset inputs (1e4 + O(1)): a one-pass sum of
+    squares would lose the batch variance to cancellation."""
+    net = bn_net(widths=(6, 5), hidden="prelu", seed=11)
+    randomize(net, np.random.default_rng(11))
+    X, y = problem(n, seed=11, offset=offset)
+    loss, grads = net.loss_and_gradients(X, y)
+    expected = reference.bn_forward(net, net.get_weights(), X)
+    assert loss == pytest.approx(-np.mean(np.log(expected[np.arange(n), y])), rel=1e-9)
+    numeric = numeric_grads(net, X, y, eps=1e-5)
+    for g, want in zip(grads, numeric):
+        for name in want:
+            np.testing.assert_allclose(g[name], want[name], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_float32_keeps_a_small_spread_under_a_large_beta():
+    """beta = 10 and x W of spread 1e-3: adding beta before normalising would round x W at the
+    scale of beta in float32 (dgamma off by 16%); beta is added after."""
+    X, y = problem(40, seed=12)
+    nets = [bn_net(widths=(4,), seed=12) for _ in range(2)]
+    w = nets[0].get_weights()
+    w[0]["W"] *= 1e-3
+    w[0]["beta"][:] = 10.0
+    grads = []
+    for dtype in ("float32", "float64"):
+        net = fastnn.Network(nets[0].layers, dtype=dtype, input_dim=4)
+        net.set_weights(w)
+        grads.append(net.loss_and_gradients(X, y)[1][0]["gamma"])
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-3, atol=1e-6)
+
+
 def test_constant_input_gives_no_nan():
     """A constant feature (zero batch variance at the first layer's unit) stays finite."""
     X, y = problem(12)

@@ -1,8 +1,9 @@
 """Batch normalization (Ioffe & Szegedy 2015, algorithm 1) of a layer's net input, per unit.
 
-The layer's b slot holds beta, so the affine kernels leave Z = x W + beta; the batch mean of Z
-then includes beta, which cancels in Z - mean. The moving statistics are those of the raw net
-input x W (mean minus beta), so they stay valid while beta learns.
+The layer's b slot holds beta, but the affine pass of a batch-norm layer adds no bias: Z = x W,
+whose batch statistics (and moving averages) are those of the raw net input. Adding beta
+first and taking it off again would round x W at the scale of beta, which in float32 loses
+the small spread that weight decay leaves x W with.
 
 ``bn`` is float64 scratch of shape (3, units): per unit the batch mean of x W, the batch
 variance and 1 / sqrt(variance + eps); each layer uses its columns [UNIT_OFF, + fan_out).
@@ -18,7 +19,7 @@ MEAN, VAR, INV_STD = 0, 1, 2
 
 @njit(**KERNEL)
 def batch_norm_forward(Z, Xh, gamma, beta, eps, bn, u0):
-    """Z <- gamma * x_hat + beta with x_hat = (Z - batch mean) / sqrt(batch var + eps), written
+    """Z (= x W) <- gamma * x_hat + beta with x_hat = (Z - batch mean) / sqrt(batch var + eps), written
     to Xh. Two passes (mean, then squared deviations) in float64: no cancellation on large,
     offset inputs, as the one-pass sum of squares would suffer."""
     B, m = Z.shape
@@ -37,11 +38,10 @@ def batch_norm_forward(Z, Xh, gamma, beta, eps, bn, u0):
     for j in range(m):
         var[j] /= B
         inv_std[j] = 1.0 / math.sqrt(var[j] + eps)  # eps: a constant input gives x_hat = 0, not 0 / 0
-        mean[j] -= beta[j]  # the mean of the raw net input x W
     f = Z.dtype.type
     for r in range(B):
         for j in range(m):
-            xh = f((Z[r, j] - beta[j] - mean[j]) * inv_std[j])
+            xh = f((Z[r, j] - mean[j]) * inv_std[j])
             Xh[r, j] = xh
             Z[r, j] = gamma[j] * xh + beta[j]
 
@@ -80,18 +80,18 @@ def batch_norm_backward(dY, Xh, gamma, bn, u0, dgamma, dbeta, scale):
 
 
 @njit(**KERNEL)
-def merge_moments(count, mean, m2, Z, beta):
-    """Add the rows of Z - beta to running (count, mean, M2) per unit (Chan et al. 1979:
-    stable pairwise merging of chunk moments). Returns the new count."""
+def merge_moments(count, mean, m2, Z):
+    """Add the rows of Z to running (count, mean, M2) per unit (Chan et al. 1979: stable
+    pairwise merging of chunk moments). Returns the new count."""
     B, m = Z.shape
     for j in range(m):
         cm = 0.0
         for r in range(B):
-            cm += Z[r, j] - beta[j]
+            cm += Z[r, j]
         cm /= B
         c2 = 0.0
         for r in range(B):
-            dev = Z[r, j] - beta[j] - cm
+            dev = Z[r, j] - cm
             c2 += dev * dev
         total = count + B
         delta = cm - mean[j]

@@ -1,7 +1,8 @@
 """Epoch-level kernels: a whole epoch of training, prediction and the full-batch gradient.
 
 A batch is processed in chunks of at most ``chunk`` examples (bounded scratch memory even in
-full-batch mode); the gradient of the chunks is summed into ``out`` before the update. In
+full-batch mode, except with batch norm, whose statistics need the whole batch in one chunk);
+the gradient of the chunks is summed into ``out`` before the update. In
 "fused" mode (plain SGD, one chunk per batch) ``out`` is theta itself and the scale of
 layer l is -lr * layer_scale[l] / batch, so backpropagation applies the update as it goes.
 """
@@ -62,7 +63,8 @@ def _workspace(theta, layout, n_in, chunk, use_blas, n_parts):
     nz = np.empty((n_parts, max_fan_in), np.int64)
     Xhb = np.empty(chunk * units if has_bn else 0, theta.dtype)
     bn = np.empty((3, units if has_bn else 0), np.float64)
-    return X0, Zb, Ab, dZb, tmp, nz, Xhb, bn
+    zero_b = np.zeros(units if has_bn else 0, theta.dtype)  # the bias of a batch-norm layer's affine pass
+    return X0, Zb, Ab, dZb, tmp, nz, Xhb, bn, zero_b
 
 
 # Multi-threading: a chunk's rows (forward pass, deltas) or a layer's input rows k (dW) are
@@ -131,7 +133,7 @@ def _gather(X, rows, A_in):
 
 
 @njit(**KERNEL)
-def forward_chunk(params, units, layout, act_params, use_blas, X, rows, train, key, nz, n_parts, bn, stats):
+def forward_chunk(params, units, layout, act_params, use_blas, X, rows, train, key, nz, n_parts, bn, stats, zero_b):
     """Forward pass of examples X[rows] into the unit views (inputs, Z and A of every layer).
 
     Batch-norm layers normalise with the statistics of these rows (the whole batch); when
@@ -142,8 +144,9 @@ def forward_chunk(params, units, layout, act_params, use_blas, X, rows, train, k
     _gather_parts(X, rows, A_in, n_parts)
     for l in range(layout.shape[0]):
         A = A_in if l == 0 else As[l - 1]
-        _affine_parts(A, Ws[l], bs[l], Zs[l], use_blas[l] != 0, nz, n_parts)
-        if layout[l, GAMMA_OFF] >= 0:
+        norm = layout[l, GAMMA_OFF] >= 0
+        _affine_parts(A, Ws[l], zero_b[: layout[l, FAN_OUT]] if norm else bs[l], Zs[l], use_blas[l] != 0, nz, n_parts)
+        if norm:
             u0 = layout[l, UNIT_OFF]
             batch_norm_forward(Zs[l], Xhs[l], gammas[l], bs[l], act_params[l, BN_EPS], bn, u0)
             if stats.size > 0:
@@ -286,14 +289,14 @@ def batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, 
     moving batch-norm statistics to update, or empty. ``errors``: per-example losses to
     record, or empty.
     """
-    tmp, nz, bn = ws[4], ws[5], ws[7]
+    tmp, nz, bn, zero_b = ws[4], ws[5], ws[7], ws[8]
     L = layout.shape[0]
     code = layout[L - 1, ACT]
     total = 0.0
     for c0 in range(0, rows.size, chunk):
         r = rows[c0 : c0 + chunk]
         units = _chunk_units(ws, full, layout, r.size, chunk)
-        forward_chunk(params, units, layout, act_params, use_blas, X, r, train, key, nz, n_parts, bn, stats)
+        forward_chunk(params, units, layout, act_params, use_blas, X, r, train, key, nz, n_parts, bn, stats, zero_b)
         Z, A, dZ = units[1][L - 1], units[2][L - 1], units[3][L - 1]
         total += _output_delta_parts(Z, A, T, r, loss_code, code, dZ, n_parts, errors)
         if loss_code == MSE:
@@ -389,7 +392,7 @@ def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts
         r = rows[c0 : c0 + chunk]
         units = _chunk_units(ws, full, layout, r.size, chunk)
         forward_chunk(params, units, layout, act_params, use_blas, X, r, False, np.uint64(0), ws[5], n_parts, ws[7],
-                      theta[:0])
+                      theta[:0], ws[8])
         A = units[2][L - 1]
         out[c0 : c0 + r.size] = A
         if T.shape[0] > 0:
@@ -401,14 +404,13 @@ def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts
 @njit(**KERNEL)
 def net_input_moments(theta, layout, act_params, use_blas, X, l, chunk, n_parts, mean, var):
     """Mean and variance over all of X of layer l's raw net input x W, through the inference
-    network below it (theta and layout folded: no batch norm left in layers < l).
-    Chunk moments merged pairwise (Chan et al.): stable on large, offset inputs."""
+    network below it (theta and layout folded: no batch norm left in layers < l; layer l's
+    bias slot zero). Chunk moments merged pairwise (Chan et al.): stable on large, offset inputs."""
     sub = layout[: l + 1].copy()
-    sub[l, GAMMA_OFF] = -1  # plain affine: Z = x W + beta
+    sub[l, GAMMA_OFF] = -1  # plain affine with the zero bias: Z = x W
     ws = _workspace(theta, sub, X.shape[1], chunk, use_blas, n_parts)
     full = unit_views(ws, sub, chunk, chunk)
     params = param_views(theta, sub)
-    beta = params[1][l]
     rows = np.arange(X.shape[0])
     mean[:] = 0.0
     m2 = np.zeros(mean.size)
@@ -417,7 +419,7 @@ def net_input_moments(theta, layout, act_params, use_blas, X, l, chunk, n_parts,
         r = rows[c0 : c0 + chunk]
         units = _chunk_units(ws, full, sub, r.size, chunk)
         forward_chunk(params, units, sub, act_params, use_blas, X, r, False, np.uint64(0), ws[5], n_parts, ws[7],
-                      theta[:0])
-        count = merge_moments(count, mean, m2, units[1][l], beta)
+                      theta[:0], ws[8])
+        count = merge_moments(count, mean, m2, units[1][l])
     for j in range(var.size):
         var[j] = m2[j] / count

@@ -79,3 +79,67 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, threads, 
     if json_path:
         with open(json_path, "w") as f:
             json.dump({"environment": env, "data": source, "rows": rows}, f, indent=2)
+
+
+def _fail(e, hint=None):
+    raise click.BadParameter(str(e), param_hint=hint) if hint else click.ClickException(str(e))
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+              help=".npz (x_train, y_train; x_test, y_test optional) or .csv with a header row.")
+@click.option("--target", default=None, help="CSV: the column holding y.")
+@click.option("--layers", required=True,
+              help='units:activation[:init][:bn] per layer, e.g. "128:lecun_tanh,10:softmax".')
+@click.option("--mode", type=click.Choice(["online", "minibatch", "batch"]), default="minibatch", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Mini-batch size (default 32).")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--lr", default="0.01", show_default=True,
+              help='A rate, or a schedule such as "search_then_converge:0.1,2000" or "adaptive:0.05".')
+@click.option("--optimizer", default=None, help="sgd, delta_bar_delta, rmsprop, adam or rprop.")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--preprocess", default=None, help='e.g. "standardize" or "standardize,pca:0.95:whiten".')
+@click.option("--order", default=None, help="shuffle, sequential, interleave, balanced or emphasis.")
+@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
+@click.option("--save", type=click.Path(dir_okay=False), default=None, help="Write the model here (.npz).")
+def train(**kw):
+    """Train a network on your data; one line per epoch; Ctrl-C stops after the epoch (and saves)."""
+    from . import commands
+
+    try:
+        net, test = commands.train(**kw, echo=lambda line: click.echo(line, err=True))
+    except (ValueError, TypeError) as e:
+        _fail(e)
+    if test:
+        click.echo("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    if kw["save"]:
+        click.echo(f"saved {kw['save']}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+              help=".npz (x_test, x or x_train) or .csv (every column a feature unless --target names one).")
+@click.option("--target", default=None, help="CSV: a column to leave out (the targets).")
+@click.option("--output", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
+              help="Where to write: .npy, or anything else for CSV, one prediction per line.")
+def predict(model, data, target, output):
+    """Predict with a saved model."""
+    from . import commands
+
+    try:
+        n = commands.predict(model, data, target, output)
+    except (ValueError, TypeError) as e:
+        _fail(e)
+    click.echo(f"wrote {n} predictions to {output}")
+
+
+@main.command()
+def info():
+    """Versions, threads, CUDA and where compiled kernels are cached."""
+    from . import commands
+
+    for name, value in commands.info():
+        click.echo(f"{name:<13}{value}")

@@ -43,3 +43,55 @@ def load_npz(path):
         x = x.reshape(len(x), -1)
         xs.append(x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32))
     return xs[0], arrays[1], xs[1], arrays[3]
+
+
+def load_table(path, target=None):
+    """(x, y, x_test, y_test) for `fastnn train` / `predict`: an .npz with x_train and y_train
+    (x_test, y_test optional; "x" and "y" also accepted), or a CSV file with a header row whose
+    ``target`` column is y (labels may be text) and whose other columns are numbers. Missing
+    parts are None."""
+    if str(path).endswith(".csv"):
+        return _load_csv(path, target) + (None, None)
+    with np.load(path, allow_pickle=False) as d:
+        files = set(d.files)
+        x_name = "x_train" if "x_train" in files else "x" if "x" in files else None
+        if x_name is None:
+            raise ValueError(f"{path} holds no x_train (or x) array; it has {sorted(files)}")
+        y_name = {"x_train": "y_train", "x": "y"}[x_name]
+        get = lambda k: d[k] if k in files else None  # noqa: E731
+        parts = [get(x_name), get(y_name), get("x_test"), get("y_test")]
+    for i in (0, 2):
+        if parts[i] is not None:
+            x = parts[i].reshape(len(parts[i]), -1)
+            parts[i] = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    return tuple(parts)
+
+
+def _load_csv(path, target):
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if len(rows) < 2:
+        raise ValueError(f"{path} needs a header row and at least one data row")
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    if target is not None and target not in header:
+        raise ValueError(f"{path} has no column {target!r}; its columns are {header}")
+    t = header.index(target) if target is not None else None
+    width = {len(r) for r in body}
+    if width != {len(header)}:
+        raise ValueError(f"{path}: every row must have {len(header)} fields, found rows with {sorted(width)}")
+    cols = [i for i in range(len(header)) if i != t]
+    try:
+        x = np.array([[float(r[i]) for i in cols] for r in body], dtype=np.float32)
+    except ValueError as e:
+        raise ValueError(f"{path}: the feature columns must hold numbers ({e})") from None
+    if t is None:
+        return x, None
+    labels = np.array([r[t].strip() for r in body])
+    for kind in (np.int64, np.float64):
+        try:
+            return x, labels.astype(kind)
+        except ValueError:
+            pass
+    return x, labels

@@ -146,7 +146,7 @@ class Network:
     # ----------------------------------------------------------------- training
     def fit(self, X, y, mode="minibatch", epochs=1, lr=0.01, batch_size=None, momentum=0.0, nesterov=False,
             weight_decay=0.0, optimizer=None, layer_scaling=None, early_stopping=None, validation_data=None,
-            shuffle=True, order=None, bn_statistics="moving", verbose=False):
+            shuffle=True, order=None, bn_statistics="moving", verbose=False, callback=None):
         """Train on (X, y), continuing from the current weights and optimizer state.
 
         Parameters
@@ -195,6 +195,9 @@ class Network:
             example joins the batch before it.
         verbose : bool, default False
             One line per epoch on stderr.
+        callback : callable, optional
+            Called after every epoch as callback(net, epoch) (epoch counts from 1, history_
+            is up to date); returning True stops training after that epoch.
 
         Returns
         -------
@@ -208,6 +211,8 @@ class Network:
         _checks.same_length(X, y)
         opts = _options.check(X.shape[0], self.dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_decay,
                               optimizer, layer_scaling, early_stopping, shuffle, bn_statistics, self._batch_norm, order)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable as callback(net, epoch), got {callback!r}")
         targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
         T = targets.encode(y, self._n_outputs(), self.dtype)
         sampling.check_order(opts.order, targets)
@@ -221,7 +226,7 @@ class Network:
             self._build(raw_features, X.shape[1])
         self._targets = targets
         self._use_optimizer(opts.optimizer, opts.rates.table(0, 0, 1)[0][0])
-        self._run_epochs(X, T, val, opts, verbose)
+        self._run_epochs(X, T, val, opts, verbose, callback)
         if opts.bn_statistics == "training_set" and self._batch_norm and not self.diverged_:
             self.set_batch_norm_statistics(X)
         return self
@@ -268,7 +273,7 @@ class Network:
         fan_in = self._layout[:, FAN_IN].astype(np.float64)
         return 1.0 / np.sqrt(fan_in) if layer_scaling == "fan_in" else np.ones_like(fan_in)
 
-    def _run_epochs(self, X, T, val, opts, verbose):
+    def _run_epochs(self, X, T, val, opts, verbose, callback):
         n = X.shape[0]
         plan = self._plan(X, opts.batch_size, train=True)
         opt, cycled = opts.optimizer, getattr(opts.rates, "cycle_momentum", None) is not None
@@ -302,7 +307,7 @@ class Network:
                     print(f"epoch {epoch + 1}/{opts.epochs} {line}", file=sys.stderr)
                 if score_plan is not None:
                     error = self._forward(X, T, score_plan)[0]
-                if stopper.stop(error, epoch, self):
+                if stopper.stop(error, epoch, self) or (callback is not None and callback(self, epoch + 1)):
                     break
         stopper.restore_best(self)
         if plain:  # plain SGD keeps no velocity, whichever path ran (a later momentum fit starts at rest)

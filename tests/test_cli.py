@@ -42,3 +42,81 @@ def test_bench_reports_an_unreadable_data_file(tmp_path):
     (tmp_path / "junk.npz").write_text("not a zip")
     result = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "junk.npz")])
     assert result.exit_code == 2 and "cannot read" in result.output
+
+
+def write_csv(path, n=120, seed=0):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = np.array(["lo", "hi"])[(X[:, 0] + X[:, 1] > 0).astype(int)]
+    with open(path, "w") as f:
+        f.write("a,b,c,label\n")
+        for xi, yi in zip(X, y):
+            f.write(",".join(f"{v:.5f}" for v in xi) + f",{yi}\n")
+    return X, y
+
+
+def test_train_then_predict_on_a_csv(tmp_path):
+    import numpy as np
+    X, y = write_csv(tmp_path / "d.csv")
+    model, out = tmp_path / "m.npz", tmp_path / "p.csv"
+    result = CliRunner().invoke(main, [
+        "train", "--data", str(tmp_path / "d.csv"), "--target", "label", "--layers", "8:tanh:lecun_normal:bn,2:softmax",
+        "--epochs", "12", "--batch-size", "8", "--lr", "search_then_converge:0.2,500", "--optimizer", "sgd",
+        "--preprocess", "standardize", "--order", "balanced", "--validation-split", "0.25", "--save", str(model)])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 12 and "val_acc" in lines[-1] and "ex/s" in lines[-1]
+    result = CliRunner().invoke(main, ["predict", str(model), "--data", str(tmp_path / "d.csv"), "--target", "label",
+                                       "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    pred = np.loadtxt(out, dtype=str)
+    assert pred.shape == (120,) and np.mean(pred == y) > 0.85  # a linearly separable pair of classes
+
+
+def test_ctrl_c_stops_after_the_epoch_and_saves(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from fastnn import commands
+    write_csv(tmp_path / "d.csv")
+    line = commands.progress_line
+
+    def interrupt_at_epoch_3(net, epoch, epochs, n):
+        if epoch == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C during epoch 3
+        return line(net, epoch, epochs, n)
+
+    monkeypatch.setattr(commands, "progress_line", interrupt_at_epoch_3)
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "d.csv"), "--target", "label", "--layers",
+                                       "4:tanh,2:softmax", "--epochs", "50", "--save", str(tmp_path / "m.npz")])
+    assert result.exit_code == 0, result.output
+    assert sum(line.startswith("epoch ") for line in result.output.splitlines()) == 3
+    assert (tmp_path / "m.npz").exists()
+
+
+def test_train_and_predict_report_bad_input(tmp_path):
+    write_csv(tmp_path / "d.csv")
+    runner = CliRunner()
+    base = ["train", "--data", str(tmp_path / "d.csv"), "--target", "label"]
+    cases = [
+        (["--layers", "8:tanh,2:softmax", "--target", "nope"], "no column 'nope'"),
+        (["--layers", "eight:tanh,2:softmax"], "expected units:activation"),
+        (["--layers", "8:tanh:uniformish,2:softmax"], "unknown initialiser"),
+        (["--layers", "8:tanh,2:softmax", "--lr", "cosine:0.1"], "unknown schedule"),
+        (["--layers", "8:tanh,2:softmax", "--preprocess", "pca"], "expected standardize"),
+        (["--layers", "8:tanh,2:softmax", "--order", "random"], "order must be one of"),
+        (["--layers", "8:tanh,2:softmax", "--optimizer", "adagrad"], "optimizer must be one of"),
+    ]
+    for extra, message in cases:
+        result = runner.invoke(main, base + extra)
+        assert result.exit_code != 0 and message in result.output, (extra, result.output)
+    result = runner.invoke(main, ["predict", str(tmp_path / "d.csv"), "--data", str(tmp_path / "d.csv")])
+    assert result.exit_code != 0 and "not a readable fastnn model" in result.output
+
+
+def test_info_names_versions_threads_cuda_and_cache():
+    result = CliRunner().invoke(main, ["info"])
+    assert result.exit_code == 0
+    for key in ("fastnn", "numba", "numpy", "threads", "cuda", "kernel cache"):
+        assert key in result.output

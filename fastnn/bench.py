@@ -3,6 +3,7 @@ import os
 import platform
 import statistics
 import time
+import warnings
 
 import numpy as np
 
@@ -38,8 +39,26 @@ def build(hidden, activation, n_outputs, dtype, seed):
     return Network(layers, loss="cross_entropy", dtype=dtype, seed=seed)
 
 
-def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=0):
-    """Train one configuration; returns a row of figures. Timings exclude compilation."""
+def pick_lr(data, hidden, activation, dtype, mode, batch_size, seed=0, n_max=5000):
+    """The short built-in search: of 0.3, 1 and 3 times the default rate, the one with the
+    lowest training loss after one epoch on at most n_max examples."""
+    x_train, y_train = data[0][:n_max], data[1][:n_max]
+    base = default_lr(batch_size, len(data[0]))
+    best, best_loss = base, np.inf
+    for lr in (0.3 * base, base, 3 * base):
+        net = build(hidden, activation, len(np.unique(data[1])), dtype, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a rate that diverges simply loses
+            net.fit(x_train, y_train, mode=mode, batch_size=min(batch_size, len(x_train)), epochs=1, lr=lr)
+        loss = net.history_["loss"][-1] if net.history_["loss"] else np.inf
+        if loss < best_loss:
+            best, best_loss = lr, loss
+    return best
+
+
+def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=0, target=None):
+    """Train one configuration; returns a row of figures. Timings exclude compilation and the
+    test evaluations after each epoch (which give the time to reach ``target`` accuracy)."""
     x_train, y_train, x_test, y_test = data
     n = len(x_train)
     n_out = len(np.unique(y_train))
@@ -51,16 +70,40 @@ def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=
     build(hidden, activation, n_out, dtype, seed).fit(x_train[few], y_train[few], epochs=1,
                                                     **{**kw, "batch_size": min(batch_size, len(few))})
     compile_s = time.perf_counter() - t0
+    curve = []  # per epoch: (training seconds so far, examples seen, test accuracy)
+
+    def after_epoch(net, epoch):
+        curve.append((sum(net.history_["time"]), epoch * n, net.evaluate(x_test, y_test)["accuracy"]))
+
     net = build(hidden, activation, n_out, dtype, seed)
-    net.fit(x_train, y_train, epochs=epochs, **kw)
+    net.fit(x_train, y_train, epochs=epochs, callback=after_epoch, **kw)
     seconds = statistics.median(net.history_["time"])
+    reached = next(((t, seen) for t, seen, acc in curve if target is not None and acc >= target), (None, None))
     return {
         "mode": mode, "batch_size": kw["batch_size"], "examples_per_s": n / seconds, "seconds_per_epoch": seconds,
         "compile_s": compile_s, "epochs": epochs, "lr": lr, "train_loss": net.history_["loss"][-1],
-        "test_accuracy": net.evaluate(x_test, y_test)["accuracy"],
+        "test_accuracy": curve[-1][2] if curve else None, "target": target,
+        "seconds_to_target": reached[0], "examples_to_target": reached[1],
+        "curve": [{"seconds": t, "examples": seen, "test_accuracy": acc} for t, seen, acc in curve],
         "network": "-".join(str(u) for u in [x_train.shape[1], *hidden, n_out]), "activation": activation,
-        "dtype": dtype, "n_train": n,
+        "dtype": dtype, "n_train": n, "seed": seed,
     }
+
+
+def summarize(runs):
+    """One row from repeats of a configuration: medians, with the spread of examples/s."""
+    row = dict(runs[len(runs) // 2])
+    speeds = [r["examples_per_s"] for r in runs]
+    row["examples_per_s"] = statistics.median(speeds)
+    row["examples_per_s_min"], row["examples_per_s_max"] = min(speeds), max(speeds)
+    row["seconds_per_epoch"] = statistics.median(r["seconds_per_epoch"] for r in runs)
+    row["test_accuracy"] = statistics.median(r["test_accuracy"] for r in runs)
+    hits = [r for r in runs if r["seconds_to_target"] is not None]
+    all_hit = len(hits) == len(runs)  # a median only when every repeat reached the target
+    row["seconds_to_target"] = statistics.median(r["seconds_to_target"] for r in hits) if all_hit else None
+    row["examples_to_target"] = int(statistics.median(r["examples_to_target"] for r in hits)) if all_hit else None
+    row["repeats"] = len(runs)
+    return row
 
 
 def configurations(n, batch_sizes):
@@ -77,10 +120,34 @@ def environment(threads, dtype):
             "dtype": dtype, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "python": platform.python_version()}
 
 
+CSV_FIELDS = ("mode", "batch_size", "lr", "examples_per_s", "examples_per_s_min", "examples_per_s_max",
+              "seconds_per_epoch", "compile_s", "train_loss", "test_accuracy", "target", "seconds_to_target",
+              "examples_to_target", "epochs", "repeats", "network", "activation", "dtype", "n_train")
+
+
 def format_table(rows):
-    head = f"{'mode':<10}{'batch':>7}{'examples/s':>13}{'s/epoch':>10}{'compile s':>11}{'train loss':>12}{'test acc':>10}"
+    target = rows[0].get("target")
+    head = (f"{'mode':<10}{'batch':>7}{'lr':>9}{'examples/s':>13}{'spread':>9}{'s/epoch':>9}{'compile s':>10}"
+            f"{'train loss':>11}{'test acc':>9}" + (f"{f's to {target:g}':>11}{'examples':>11}" if target else ""))
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['mode']:<10}{r['batch_size']:>7}{r['examples_per_s']:>13,.0f}{r['seconds_per_epoch']:>10.3f}"
-                     f"{r['compile_s']:>11.2f}{r['train_loss']:>12.4f}{r['test_accuracy']:>10.4f}")
+        spread = (r.get("examples_per_s_max", 0) - r.get("examples_per_s_min", 0)) / r["examples_per_s"]
+        line = (f"{r['mode']:<10}{r['batch_size']:>7}{r['lr']:>9.3g}{r['examples_per_s']:>13,.0f}{spread:>8.0%} "
+                f"{r['seconds_per_epoch']:>9.3f}{r['compile_s']:>10.2f}{r['train_loss']:>11.4f}{r['test_accuracy']:>9.4f}")
+        if target:
+            reached = r["seconds_to_target"] is not None
+            line += f"{r['seconds_to_target']:>11.2f}{r['examples_to_target']:>11,}" if reached else f"{'-':>11}{'-':>11}"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def write_csv(path, rows, env):
+    """One line per configuration, with the environment (versions, threads, dtype, CPU) in each."""
+    import csv
+
+    env_fields = ("fastnn", "numba", "numpy", "python", "threads", "cpu")
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_FIELDS + env_fields)
+        for r in rows:
+            w.writerow([r.get(k) for k in CSV_FIELDS] + [env[k] for k in env_fields])

@@ -34,14 +34,21 @@ def _ints(ctx, param, value):
 @click.option("--batch-sizes", default="8,32,128,512", callback=_ints, show_default=True,
               help="Mini-batch sizes to run besides online and full batch.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="One learning rate for every mode (default: a rate per mode).")
+              help="One learning rate for every mode (default: a short search per mode, 0.3x, 1x, 3x a default).")
+@click.option("--target", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Also report the time and examples until the test accuracy first reaches this (per epoch).")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs per configuration (seeds 0..N-1): the median and the spread.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="Threads for Numba and BLAS.")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
               help=".npz with x_train, y_train, x_test, y_test (like MNIST); default: built-in synthetic task.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Also write the rows and the environment to this JSON file.")
-def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, threads, data, json_path):
+              help="Also write the rows, their accuracy curves and the environment to this JSON file.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write one row per configuration to this CSV file.")
+def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, repeat, threads, data, json_path,
+          csv_path):
     """Train one network online, with mini-batches and full batch; print speed and accuracy."""
     import numba
     from threadpoolctl import threadpool_limits
@@ -65,13 +72,16 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, threads, 
         source = "synthetic MNIST-shaped task (fastnn.datasets.synthetic_mnist)"
     d = (x_train[:n_train], y_train[:n_train], x_test, y_test)
     n = len(d[0])
-    configs = list(b.configurations(n, batch_sizes))
-    rows = []
-    with threadpool_limits(threads), click.progressbar(configs, label="training", file=sys.stderr,
-                                                       item_show_func=lambda c: c and f"{c[0]} {c[1]}") as bar:
-        for mode, size in bar:
-            rate = lr if lr is not None else b.default_lr(size, n)
-            rows.append(b.run_one(d, hidden, activation, dtype, mode, size, epochs, rate))
+    jobs = [(mode, size, seed) for mode, size in b.configurations(n, batch_sizes) for seed in range(repeat)]
+    runs, rates = {}, {}
+    with threadpool_limits(threads), click.progressbar(jobs, label="training", file=sys.stderr,
+                                                       item_show_func=lambda j: j and f"{j[0]} {j[1]}") as bar:
+        for mode, size, seed in bar:
+            if (mode, size) not in rates:
+                rates[mode, size] = lr if lr is not None else b.pick_lr(d, hidden, activation, dtype, mode, size)
+            run = b.run_one(d, hidden, activation, dtype, mode, size, epochs, rates[mode, size], seed, target)
+            runs.setdefault((mode, size), []).append(run)
+    rows = [b.summarize(r) for r in runs.values()]
     env = b.environment(threads, dtype)
     click.echo(f"data: {source}, {n} training and {len(d[2])} test examples; network "
                f"{rows[0]['network']} {activation}, {dtype}, {threads} thread(s), {env['cpu']}")
@@ -79,6 +89,8 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, threads, 
     if json_path:
         with open(json_path, "w") as f:
             json.dump({"environment": env, "data": source, "rows": rows}, f, indent=2)
+    if csv_path:
+        b.write_csv(csv_path, rows, env)
 
 
 def _fail(e, hint=None):

@@ -8,7 +8,7 @@ from fastnn.cli import main
 def test_bench_runs_every_mode_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(main, ["bench", "--n-train", "300", "--epochs", "1", "--layers", "16",
-                                       "--batch-sizes", "8,1000", "--json", str(out)])
+                                       "--batch-sizes", "8,1000", "--lr", "0.05", "--json", str(out)])
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text())["rows"]
     # 1000 > n: that mini-batch size is skipped, full batch still runs.
@@ -21,6 +21,25 @@ def test_bench_runs_every_mode_and_writes_json(tmp_path):
     # 0.48, minibatch 0.37, full batch 0.29; one update per example learns most per epoch.
     assert acc["online"] > 0.3 and acc["online"] > acc["batch"]
     assert "examples/s" in result.output and "online" in result.output
+
+
+def test_bench_time_to_accuracy_repeats_and_csv(tmp_path):
+    import csv
+    out = tmp_path / "bench.csv"
+    result = CliRunner().invoke(main, ["bench", "--n-train", "600", "--epochs", "3", "--layers", "16", "--batch-sizes",
+                                       "32", "--target", "0.3", "--repeat", "2", "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["mode"] for r in rows] == ["online", "minibatch", "batch"]
+    for r in rows:
+        assert r["repeats"] == "2" and float(r["examples_per_s_min"]) <= float(r["examples_per_s"]) <= float(r["examples_per_s_max"])
+        assert float(r["lr"]) > 0 and r["threads"] == "1" and r["dtype"] == "float32"
+    # The synthetic task (chance 0.1) passes 30% within 3 epochs online (measured: the first epoch);
+    # the examples seen are whole epochs, and no more than the time the epochs took.
+    online = rows[0]
+    assert int(online["examples_to_target"]) in (600, 1200, 1800)
+    assert 0 < float(online["seconds_to_target"]) <= 3 * float(online["seconds_per_epoch"]) * 1.5
+    assert "s to 0.3" in result.output
 
 
 def test_bench_rejects_bad_options():

@@ -50,7 +50,7 @@ def save(net, path):
         np.savez(f, **arrays)
 
 
-_ARRAYS = {1: ("theta", "velocity"), 2: ("theta", "opt_state", "bn_stats")}  # per format version; "classes" optional
+_ARRAYS = {1: ("theta", "velocity"), 2: ("theta", "opt_state")}  # per format version; others optional
 # What a crafted file can make json, numpy or the constructors raise; all become ValueError.
 _BAD_FILE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError, MemoryError, IndexError)
 
@@ -68,7 +68,9 @@ def _read(path):
             missing = [k for k in names if k not in data.files]
             if missing:
                 raise ValueError(f"not a fastnn model file: the array(s) {missing} are missing")
-            extra = ("classes",) + tuple(k for k in data.files if k.startswith("pre"))  # preprocessing arrays
+            n_steps = len(config.get("preprocess", ()))
+            extra = ("classes", "bn_stats") + tuple(k for k in data.files if k.split("_")[0] in
+                                                    {f"pre{i}" for i in range(n_steps)})  # preprocessing arrays
             arrays = {k: data[k] for k in names + extra if k in data.files}  # only what a model holds
             digest = data["sha256"]
         if not np.array_equal(digest, _digest(config_bytes, arrays)):
@@ -79,13 +81,15 @@ def _read(path):
 
 
 def _upgrade(config, arrays):
-    """Version 1 (plain SGD velocity, no batch norm) as version 2."""
+    """Older files as the current version: version 1 (plain SGD velocity), and version 2 from
+    before batch norm and preprocessing (no bn_stats, preprocess, net_input_dim)."""
     if config["version"] == 1:
         arrays["opt_state"] = arrays.pop("velocity")[None, :]
-        arrays["bn_stats"] = arrays["theta"][:0]
         config["optimizer"] = optimizers.SGD().get_config()
         config["opt_steps"] = 0
-        config["preprocess"], config["net_input_dim"] = [], config["input_dim"]
+    arrays.setdefault("bn_stats", arrays["theta"][:0])
+    config.setdefault("preprocess", [])
+    config.setdefault("net_input_dim", config.get("input_dim"))
     return config, arrays
 
 

@@ -70,7 +70,7 @@ def _order(order, shuffle):
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
     if order is None:
         return "shuffle" if shuffle else "sequential"
-    if not shuffle:
+    if not shuffle and order != "sequential":
         raise ValueError(f"shuffle=False and order={order!r} disagree; pass only order= (e.g. order='sequential')")
     return sampling.check(order)
 

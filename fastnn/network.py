@@ -228,7 +228,7 @@ class Network:
         self._use_optimizer(opts.optimizer, opts.rates.table(0, 0, 1)[0][0])
         self._run_epochs(X, T, val, opts, verbose, callback)
         if opts.bn_statistics == "training_set" and self._batch_norm and not self.diverged_:
-            self.set_batch_norm_statistics(X)
+            self._set_bn_statistics(X)  # X is already preprocessed
         return self
 
     def _use_optimizer(self, opt, lr0):
@@ -288,7 +288,10 @@ class Network:
         history = self._new_history(val, cycled)
         rates, stopper = opts.rates.start(), _EarlyStopping(opts.early_stopping)
         classes = losses.decode_classes(T, self._targets.values) if self._targets.classification else None
-        errors = np.ones(n if isinstance(opts.order, sampling.Emphasis) else 0)  # before any epoch: all alike
+        errors = np.empty(0)
+        if isinstance(opts.order, sampling.Emphasis):  # start from each example's loss under the current weights
+            errors = np.empty(n)
+            self._forward(X, T, errors=errors)
         self.example_errors_ = errors if errors.size else None
         t0 = 0
         with _single_threaded_blas(max(plan[2], val_plan[2] if val_plan else 1)):
@@ -386,21 +389,25 @@ class Network:
             history["val_accuracy"].append(float(np.mean(hits)))
 
     # ----------------------------------------------------------------- inference
-    def _forward(self, X, T=None, plan=None):
-        """(mean loss or None, outputs) of the network on checked X."""
+    def _forward(self, X, T=None, plan=None, errors=None):
+        """(mean loss or None, outputs) of the network on checked X; with T and ``errors`` (n,),
+        each example's loss is written there."""
         chunk, use_blas, n_parts = plan or self._plan(X, CHUNK)
         out = np.empty((X.shape[0], self._n_outputs()), dtype=self._theta.dtype)
         T_arg = T if T is not None else np.empty((0, self._n_outputs()), dtype=self._theta.dtype)
         theta, layout = self._inference_params()
         with _single_threaded_blas(n_parts):
             total = _train.forward(theta, layout, self._act_params, use_blas, X, T_arg, self._loss_code, chunk, n_parts,
-                                   out)
+                                   out, np.empty(0) if errors is None else errors)
         return (None if T is None else total / X.shape[0]), out
 
     def _checked_X(self, X):
         """X checked against the features seen at fit, through the preprocessing."""
         self._require_built()
-        return preprocessing.apply(self.preprocess, _checks.features(X, "X", self.dtype, self.input_dim))
+        X = preprocessing.apply(self.preprocess, _checks.features(X, "X", self.dtype, self.input_dim))
+        if X.shape[1] != self._layout[0, FAN_IN]:  # a step refitted behind the network's back
+            raise ValueError(f"the preprocessing gives {X.shape[1]} inputs but the network takes {self._layout[0, FAN_IN]}")
+        return X
 
     def forward(self, X):
         """Outputs of the last layer, shape (n, units), in the network's dtype."""
@@ -476,6 +483,10 @@ class Network:
             raise ValueError("the network has no batch-norm layer (Dense(..., batch_norm=True)); nothing to set")
         if X.shape[0] < 2:
             raise ValueError(f"X has {X.shape[0]} example; statistics of the training set need 2 or more")
+        return self._set_bn_statistics(X)
+
+    def _set_bn_statistics(self, X):
+        """set_batch_norm_statistics on X as the first layer sees it (after preprocessing)."""
         stats = self._bn_stats.copy()
         chunk, use_blas, n_parts = self._plan(X, CHUNK)
         with _single_threaded_blas(n_parts):

@@ -11,10 +11,12 @@ import copy
 import numbers
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import _checks
 
 GRAM_ROWS = 8192  # rows per float64 block of the covariance: bounded memory on 60,000 x 784
+MIN_SCALE = 1e-150  # a model file with a smaller std or sqrt(variance) is crafted: x / scale overflows
 
 
 class NotFittedError(ValueError):
@@ -48,8 +50,8 @@ class _Step:
 
 
 class Standardizer(_Step):
-    """z-scores: (x - mean) / std per input. A constant input (std 0) is only centred, so it
-    becomes 0 and never NaN."""
+    """z-scores: (x - mean) / std per input. A constant input is only centred (by its value,
+    exactly), so it becomes 0 and never NaN or a huge number."""
 
     _arrays = ("mean_", "scale_")
 
@@ -57,10 +59,10 @@ class Standardizer(_Step):
         self.mean_ = self.scale_ = None
 
     def fit(self, X):
-        X = _checks.features(X, "X", np.float64)
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
-        self.scale_ = np.where(std > 0, std, 1.0)  # constant inputs: divide by 1, not by 0
+        X = _checks.features(X, "X", np.float32 if np.asarray(X).dtype == np.float32 else np.float64)
+        constant = (X == X[0]).all(axis=0)  # exactly: a float64 mean of 0.1s is not exactly 0.1
+        self.mean_ = np.where(constant, X[0], X.mean(axis=0, dtype=np.float64))
+        self.scale_ = np.where(constant, 1.0, X.std(axis=0, dtype=np.float64))  # divide by 1, not by ~0
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -73,7 +75,8 @@ class Standardizer(_Step):
 
     def consistent(self):
         """Whether the fitted arrays could come from fit (model files are untrusted)."""
-        return self.mean_.ndim == 1 and self.scale_.shape == self.mean_.shape and bool(np.all(self.scale_ > 0))
+        return (self.mean_.ndim == 1 and self.scale_.shape == self.mean_.shape
+                and bool(np.all(self.scale_ >= MIN_SCALE)))
 
     def get_config(self):
         return {"name": "Standardizer"}
@@ -121,7 +124,9 @@ class PCA(_Step):
         if n < 2:
             raise ValueError("PCA needs at least 2 examples to estimate a covariance")
         mean = X.mean(axis=0, dtype=np.float64)
-        _, s2, Vt = np.linalg.svd(_covariance(X, mean), hermitian=True)
+        with threadpool_limits(1):  # a 784 x 784 SVD: BLAS threads on a busy 2-core machine cost 30x
+            _, s2, Vt = np.linalg.svd(_covariance(X, mean), hermitian=True)
+        s2 = np.where(s2 > s2[0] * s2.size * np.finfo(np.float64).eps, s2, 0.0)  # rounding, not variance
         ratio = s2 / s2.sum() if s2.sum() > 0 else np.full_like(s2, 1.0 / s2.size)
         k = self.n_components if isinstance(self.n_components, int) else _components_for(ratio, self.n_components)
         self.mean_, self.components_ = mean, _sign_fixed(Vt[:k])
@@ -130,7 +135,8 @@ class PCA(_Step):
         return self
 
     def _scale(self):
-        # Whitening divides by sqrt(variance); a component of variance 0 is left unscaled.
+        # Whitening divides by sqrt(variance); a component of variance 0 (below rounding at fit)
+        # is left unscaled: dividing by ~1e-8 would turn a test value into ~1e8.
         var = self.explained_variance_
         return np.where(var > 0, np.sqrt(np.where(var > 0, var, 1.0)), 1.0) if self.whiten else np.ones_like(var)
 
@@ -151,9 +157,12 @@ class PCA(_Step):
     def consistent(self):
         """Whether the fitted arrays could come from fit (model files are untrusted)."""
         k = self.components_.shape[0] if self.components_.ndim == 2 else -1
+        var, ratio = self.explained_variance_, self.explained_variance_ratio_
         return (self.mean_.ndim == 1 and self.components_.shape == (k, self.mean_.size) and k >= 1
-                and self.explained_variance_.shape == (k,) and self.explained_variance_ratio_.shape == (k,)
-                and bool(np.all(self.explained_variance_ >= 0)))
+                and var.shape == (k,) and ratio.shape == (k,) and bool(np.all((var == 0) | (var >= MIN_SCALE**2)))
+                and bool(np.all((ratio >= 0) & (ratio <= 1)))
+                and np.allclose(np.linalg.norm(self.components_, axis=1), 1.0, atol=1e-6)
+                and (not isinstance(self.n_components, int) or self.n_components == k))
 
     def get_config(self):
         return {"name": "PCA", "n_components": self.n_components, "whiten": self.whiten}
@@ -196,7 +205,7 @@ def check_pipeline(preprocess):
     for i, step in enumerate(preprocess):
         if not isinstance(step, (Standardizer, PCA)):
             raise TypeError(f"preprocess[{i}] must be fastnn.preprocessing.Standardizer() or PCA(...), got {step!r}")
-    return list(preprocess)
+    return copy.deepcopy(list(preprocess))  # the network's own: refitting the user's steps changes nothing
 
 
 def from_config(config, arrays):

@@ -64,6 +64,8 @@ def epoch_order(order, n, batch_size, classes, rng, errors):
     if order == "balanced":
         return _balanced(classes, n, batch_size, rng)
     weight = errors + order.floor * errors.mean()
+    if not (weight.sum() > 0 and np.isfinite(weight.sum())):  # every loss 0: nothing to emphasise
+        return rng.integers(0, n, size=n)
     return rng.choice(n, size=n, p=weight / weight.sum())
 
 
@@ -77,8 +79,10 @@ def _grouped(classes, rng):
 
 def _balanced(classes, n, batch_size, rng):
     """Batches of batch_size (the last one shorter) holding each class size // k or one more
-    times; each class's examples are cycled through in shuffled passes."""
-    k = int(classes.max()) + 1
+    times; each class's examples are cycled through in shuffled passes. Classes the network
+    knows but this data lacks take no slots."""
+    present, classes = np.unique(classes, return_inverse=True)
+    k = present.size
     sizes = np.full(-(-n // batch_size), batch_size)
     sizes[-1] = n - batch_size * (sizes.size - 1)
     # Per batch: size // k of every class, plus one of (size % k) classes drawn at random.

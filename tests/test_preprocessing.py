@@ -141,3 +141,38 @@ def test_z_scores_and_whitening_learn_raw_pixels_faster(mnist):
     zscores = best(lambda: [Standardizer()])
     whitened = best(lambda: [Standardizer(), PCA(0.95, whiten=True)])
     assert zscores < plain and whitened < plain, (plain, zscores, whitened)
+
+
+def test_constant_inputs_stay_zero_and_whitening_ignores_rounding_level_variance():
+    """float64 constants whose mean is not exact, and a component with no variance at fit:
+    neither may turn a new value into a huge number."""
+    X = correlated(500)
+    X[:, 3] = 0.1
+    Z = Standardizer().fit(X).transform(np.vstack([X[:2], X[:1] + [0, 0, 0, 0.1, 0, 0]]))
+    np.testing.assert_allclose(Z[:, 3], [0, 0, 0.1])  # 0.1 above the constant: divided by 1, not by ~1e-17
+    pca = PCA(6, whiten=True).fit(X)
+    assert pca.explained_variance_[-1] == 0.0
+    shifted = X[:1].copy()
+    shifted[0, 3] += 1.0
+    assert np.abs(pca.transform(shifted)).max() < 100
+
+
+def test_batch_norm_statistics_from_fit_see_the_preprocessed_data():
+    X = correlated(120)
+    y = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    net = fastnn.Network([fastnn.Dense(4, activation="tanh", batch_norm=True), fastnn.Dense(2, activation="softmax")],
+                         seed=0, dtype="float64", preprocess=[Standardizer(), PCA(3)])
+    net.fit(X, y, epochs=2, batch_size=20, lr=0.1, bn_statistics="training_set")
+    Xp = net.preprocess[1].transform(net.preprocess[0].transform(X))
+    Z = Xp @ net.get_weights()[0]["W"]
+    np.testing.assert_allclose(net._bn_stats[:4], Z.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(net._bn_stats[4:], Z.var(axis=0), rtol=1e-10)
+
+
+def test_the_network_owns_its_steps():
+    X = correlated(60)
+    y = np.arange(60) % 3
+    pca = PCA(4).fit(X)
+    net = small_net(preprocess=[pca]).fit(X, y, epochs=1, lr=0.1)
+    pca.fit(X[:, ::-1])  # refitting the user's object leaves the network alone
+    np.testing.assert_array_equal(net.preprocess[0].components_, PCA(4).fit(X).components_)

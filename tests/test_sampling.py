@@ -66,14 +66,23 @@ def test_emphasis_presents_large_errors_more_often():
 
 
 def test_emphasis_records_each_examples_loss_in_the_epoch_loop():
-    """With a rate too small to move a weight, the recorded losses are the reference losses."""
+    """The loop overwrites the loss of each example it presents: poisoning the starting losses
+    shows which ones it recorded (with a rate too small to move a weight, the reference's)."""
     X, y = data(31)
     net = tiny(input_dim=5)
+    forward = net._forward
+
+    def poisoned(X, T=None, plan=None, errors=None):
+        out = forward(X, T, plan, errors)
+        if errors is not None:
+            errors[:] = 123.0
+        return out
+
+    net._forward = poisoned
     net.fit(X, y, mode="online", epochs=2, lr=1e-300, order="emphasis")
     T = np.eye(3)[y]
-    A = reference.bn_forward(net, net.get_weights(), X)
-    want = -np.sum(T * np.log(A), axis=1)
-    seen = net.example_errors_ != 1.0  # examples drawn in one of the epochs
+    want = -np.sum(T * np.log(reference.bn_forward(net, net.get_weights(), X)), axis=1)
+    seen = net.example_errors_ != 123.0
     assert seen.sum() > 15
     np.testing.assert_allclose(net.example_errors_[seen], want[seen], rtol=1e-10)
 
@@ -102,3 +111,24 @@ def test_bad_orders_raise_and_change_nothing(kw, match):
         net.fit(X, X[:, 0] if regression else y, **kw)
     np.testing.assert_array_equal(net._theta, before[0])
     assert net._rng.bit_generator.state == before[1]
+
+
+def test_balanced_skips_classes_the_data_lacks():
+    c = np.array([0, 2, 2, 0, 2, 0, 2, 2])  # class 1 known to the network, absent here
+    idx = sampling.epoch_order("balanced", c.size, 4, c, np.random.default_rng(0), None)
+    for s in range(0, 8, 4):
+        assert np.bincount(c[idx[s : s + 4]], minlength=3).tolist() == [2, 0, 2]
+
+
+def test_emphasis_starts_from_the_current_losses():
+    """A second fit draws by the losses under the weights the first fit left, not uniformly."""
+    X, y = data(31)
+    net = tiny(input_dim=5).fit(X, y, epochs=30, lr=0.2, batch_size=4)
+    net.fit(X, y, epochs=1, lr=1e-300, batch_size=4, order="emphasis")
+    T = np.eye(3)[y]
+    want = -np.sum(T * np.log(reference.bn_forward(net, net.get_weights(), X)), axis=1)
+    np.testing.assert_allclose(net.example_errors_, want, rtol=1e-9)
+    assert want.max() > 10 * want.min()
+    zero = tiny(input_dim=5, out="linear", loss="mse", n_out=1).fit(X, 0 * X[:, 0], epochs=1, lr=1e-300,
+                                                                      order="emphasis")  # all losses 0: uniform
+    assert np.isfinite(zero.history_["loss"]).all()

@@ -376,10 +376,11 @@ def loss_and_grad(theta, grad, layout, act_params, use_blas, X, T, loss_code, tr
 
 
 @njit(**KERNEL)
-def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts, out):
+def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts, out, errors):
     """Inference outputs of every row of X into out (n, n_outputs).
 
-    Returns the summed loss against T, or 0.0 when T has no rows (prediction only).
+    Returns the summed loss against T, or 0.0 when T has no rows (prediction only); ``errors``
+    (n, or empty) receives each example's loss.
     """
     ws = _workspace(theta, layout, X.shape[1], chunk, use_blas, n_parts)
     full = unit_views(ws, layout, chunk, chunk)
@@ -397,7 +398,7 @@ def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts
         out[c0 : c0 + r.size] = A
         if T.shape[0] > 0:
             total += _output_delta_parts(units[1][L - 1], A, T, r, loss_code, layout[L - 1, ACT], units[3][L - 1],
-                                         n_parts, np.empty(0))
+                                         n_parts, errors)
     return total
 
 

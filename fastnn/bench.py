@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from . import __version__
+from . import __version__, peers
 from .layers import Dense
 from .network import Network
 
@@ -34,9 +34,25 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def build(hidden, activation, n_outputs, dtype, seed):
+def build(hidden, activation, n_outputs, dtype, seed, input_dim=None):
     layers = [Dense(h, activation=activation) for h in hidden] + [Dense(n_outputs, activation="softmax")]
-    return Network(layers, loss="cross_entropy", dtype=dtype, seed=seed)
+    return Network(layers, loss="cross_entropy", dtype=dtype, seed=seed, input_dim=input_dim)
+
+
+def compare(peer, data, hidden, activation, dtype, mode, batch_size, epochs, lr, threads, seed=0, target=None):
+    """The peer's figures for one configuration, trained from fastnn's initial weights where it can."""
+    n_out = len(np.unique(data[1]))
+    weights = build(hidden, activation, n_out, dtype, seed, input_dim=data[0].shape[1]).get_weights()
+    return peers.run(peer, data, hidden, activation, min(batch_size, len(data[0])), epochs, lr, threads, weights,
+                     target)
+
+
+def add_peer(row, peer, figures):
+    """Peer figures into a row, with the ratio fastnn / peer of examples per second."""
+    for key in ("examples_per_s", "test_accuracy", "seconds_to_target"):
+        row[f"{peer}_{key}"] = figures[key]
+    row[f"{peer}_ratio"] = row["examples_per_s"] / figures["examples_per_s"]
+    row[f"{peer}_curve"] = figures["curve"]
 
 
 def pick_lr(data, hidden, activation, dtype, mode, batch_size, seed=0, n_max=5000):
@@ -129,6 +145,8 @@ def format_table(rows):
     target = rows[0].get("target")
     head = (f"{'mode':<10}{'batch':>7}{'lr':>9}{'examples/s':>13}{'spread':>9}{'s/epoch':>9}{'compile s':>10}"
             f"{'train loss':>11}{'test acc':>9}" + (f"{f's to {target:g}':>11}{'examples':>11}" if target else ""))
+    compared = [p for p in peers.PEERS if f"{p}_ratio" in rows[0]]
+    head += "".join(f"{p + ' ex/s':>14}{'ratio':>7}{p + ' acc':>12}" for p in compared)
     lines = [head, "-" * len(head)]
     for r in rows:
         spread = (r.get("examples_per_s_max", 0) - r.get("examples_per_s_min", 0)) / r["examples_per_s"]
@@ -137,6 +155,8 @@ def format_table(rows):
         if target:
             reached = r["seconds_to_target"] is not None
             line += f"{r['seconds_to_target']:>11.2f}{r['examples_to_target']:>11,}" if reached else f"{'-':>11}{'-':>11}"
+        for p in compared:
+            line += f"{r[p + '_examples_per_s']:>14,.0f}{r[p + '_ratio']:>6.1f}x{r[p + '_test_accuracy']:>12.4f}"
         lines.append(line)
     return "\n".join(lines)
 

@@ -47,13 +47,17 @@ def _ints(ctx, param, value):
               help="Also write the rows, their accuracy curves and the environment to this JSON file.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write one row per configuration to this CSV file.")
+@click.option("--compare", multiple=True, type=click.Choice(["torch", "sklearn"]),
+              help="Train the same network with PyTorch and/or scikit-learn too (when installed); repeatable.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Draw test accuracy against time and against examples seen, per mode (needs matplotlib).")
 def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, repeat, threads, data, json_path,
-          csv_path):
+          csv_path, compare, plot_path):
     """Train one network online, with mini-batches and full batch; print speed and accuracy."""
     import numba
     from threadpoolctl import threadpool_limits
 
-    from . import activations, bench as b, datasets
+    from . import activations, bench as b, datasets, plots
 
     try:
         if not activations.get(activation).hidden:
@@ -82,6 +86,14 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
             run = b.run_one(d, hidden, activation, dtype, mode, size, epochs, rates[mode, size], seed, target)
             runs.setdefault((mode, size), []).append(run)
     rows = [b.summarize(r) for r in runs.values()]
+    peers_ok = _usable_peers(compare, activation)
+    if peers_ok:
+        with threadpool_limits(threads), click.progressbar(rows, label="peers", file=sys.stderr) as bar:
+            for row in bar:
+                for peer in peers_ok:
+                    figures = b.compare(peer, d, hidden, activation, dtype, row["mode"], row["batch_size"], epochs,
+                                        row["lr"], threads, target=target)
+                    b.add_peer(row, peer, figures)
     env = b.environment(threads, dtype)
     click.echo(f"data: {source}, {n} training and {len(d[2])} test examples; network "
                f"{rows[0]['network']} {activation}, {dtype}, {threads} thread(s), {env['cpu']}")
@@ -91,6 +103,27 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
             json.dump({"environment": env, "data": source, "rows": rows}, f, indent=2)
     if csv_path:
         b.write_csv(csv_path, rows, env)
+    if plot_path:
+        try:
+            plots.accuracy_curves(rows, plot_path, title=f"{rows[0]['network']} {activation}, {source}")
+        except ImportError:
+            raise click.ClickException("--plot needs matplotlib: pip install matplotlib (or 'fastnn[plot]')")
+        click.echo(f"plot: {plot_path}")
+
+
+def _usable_peers(compare, activation):
+    """The requested peers that can run; a message on stderr for each that cannot."""
+    from . import peers
+
+    usable = []
+    for peer in dict.fromkeys(compare):
+        reason = peers.missing(peer) or (None if peers.supports(peer, activation) else
+                                         f"{peer} has no {activation!r} activation to compare")
+        if reason:
+            click.echo(f"--compare {peer}: skipped, {reason}", err=True)
+        else:
+            usable.append(peer)
+    return usable
 
 
 def _fail(e, hint=None):

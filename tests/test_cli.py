@@ -139,3 +139,38 @@ def test_info_names_versions_threads_cuda_and_cache():
     assert result.exit_code == 0
     for key in ("fastnn", "numba", "numpy", "threads", "cuda", "kernel cache"):
         assert key in result.output
+
+
+def test_bench_compare_names_a_missing_peer(monkeypatch):
+    from fastnn import peers
+    monkeypatch.setattr(peers.importlib.util, "find_spec", lambda name: None)
+    result = CliRunner().invoke(main, ["bench", "--n-train", "200", "--epochs", "1", "--layers", "8",
+                                       "--batch-sizes", "32", "--lr", "0.05", "--compare", "torch"])
+    assert result.exit_code == 0, result.output
+    assert "--compare torch: skipped, torch is not installed (pip install torch" in result.output
+    assert "torch ex/s" not in result.output
+
+
+def test_bench_compares_with_pytorch_from_the_same_initial_weights():
+    """Full batch from the same initial weights: every update is the same arithmetic, so
+    PyTorch's test accuracy after each epoch equals fastnn's (up to float32 rounding)."""
+    import pytest
+    pytest.importorskip("torch")
+    from fastnn import bench, datasets
+    data = datasets.synthetic_mnist(400, 300)
+    ours = bench.run_one(data, (16,), "tanh", "float32", "batch", 400, 3, 0.5)
+    theirs = bench.compare("torch", data, (16,), "tanh", "float32", "batch", 400, 3, 0.5, 1)
+    for a, b in zip(ours["curve"], theirs["curve"]):
+        assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 2 / 300
+
+
+def test_bench_plot_draws_a_png_or_names_matplotlib(tmp_path):
+    import importlib.util
+    out = tmp_path / "curves.png"
+    result = CliRunner().invoke(main, ["bench", "--n-train", "200", "--epochs", "2", "--layers", "8",
+                                       "--batch-sizes", "32", "--lr", "0.05", "--plot", str(out)])
+    if importlib.util.find_spec("matplotlib") is None:
+        assert result.exit_code == 1 and "--plot needs matplotlib" in result.output
+    else:
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -50,9 +50,11 @@ def stop_on_interrupt():
         signal.signal(signal.SIGINT, previous)
 
 
-def progress_line(net, epoch, epochs, n):
+def progress_line(net, epoch, epochs, n, train_acc=None):
     h = net.history_
     parts = [f"epoch {epoch}/{epochs}", f"loss {h['loss'][-1]:.4f}"]
+    if train_acc is not None:
+        parts.append(f"acc {train_acc:.4f}")
     if "val_loss" in h:
         parts.append(f"val_loss {h['val_loss'][-1]:.4f}")
     if "val_accuracy" in h:
@@ -72,9 +74,14 @@ def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentu
     rng = np.random.default_rng(seed)
     x, y, x_val, y_val = split(x, y, validation_split, rng) if validation_split else (x, y, None, None)
     val = (x_val, y_val) if x_val is not None else None
+    probe = slice(0, 10000)  # without validation data: the accuracy on (up to) 10,000 training examples
+
     with stop_on_interrupt() as stop:
         def after_epoch(model, epoch):
-            echo(progress_line(model, epoch, epochs, len(x)))
+            acc = None
+            if val is None and model.classes_ is not None:
+                acc = model.evaluate(x[probe], y[probe])["accuracy"]
+            echo(progress_line(model, epoch, epochs, len(x), acc))
             return stop[0]
         net.fit(x, y, mode=mode, batch_size=batch_size, epochs=epochs, lr=specs.learning_rate(lr),
                 optimizer=optimizer, momentum=momentum, order=order, validation_data=val, callback=after_epoch)

@@ -1,5 +1,4 @@
 """Network: a stack of Dense layers over one flat parameter vector, trained by compiled epochs."""
-import contextlib
 import sys
 import time
 import warnings
@@ -25,10 +24,17 @@ def _threads():
     return numba.get_num_threads()
 
 
-def _single_threaded_blas(n_parts):
-    """While fastnn's own threads each call BLAS on their rows, BLAS must not start threads of
-    its own: two pools spinning on two cores slow training down tenfold."""
-    return threadpool_limits(1, user_api="blas") if n_parts > 1 else contextlib.nullcontext()
+def _blas_threads(n_parts):
+    """BLAS threads for a kernel call: numba.get_num_threads() in all, so one per fastnn thread
+    when a chunk is split over n_parts threads (two pools spinning on two cores slow training
+    down tenfold), and Numba's thread count when fastnn itself runs on one.
+
+    The BLAS that Numba's np.dot calls (SciPy's) is loaded first: threadpoolctl limits only
+    the libraries loaded when the limit is set, and Numba loads it lazily at the first compile;
+    an unlimited pool spinning beside a busy core made batches of 512 seven times slower."""
+    import scipy.linalg.cython_blas  # noqa: F401  (0.4 s once, at the first fit or prediction)
+
+    return threadpool_limits(max(1, _threads() // n_parts), user_api="blas")
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -294,7 +300,7 @@ class Network:
             self._forward(X, T, errors=errors)
         self.example_errors_ = errors if errors.size else None
         t0 = 0
-        with _single_threaded_blas(max(plan[2], val_plan[2] if val_plan else 1)):
+        with _blas_threads(max(plan[2], val_plan[2] if val_plan else 1)):
             for epoch in range(opts.epochs):
                 lr, mom = rates.table(epoch, t0, opts.steps_per_epoch(n))
                 total, elapsed = self._epoch(X, T, plan, grad, fused, opts, lr, mom, classes, errors)
@@ -396,7 +402,7 @@ class Network:
         out = np.empty((X.shape[0], self._n_outputs()), dtype=self._theta.dtype)
         T_arg = T if T is not None else np.empty((0, self._n_outputs()), dtype=self._theta.dtype)
         theta, layout = self._inference_params()
-        with _single_threaded_blas(n_parts):
+        with _blas_threads(n_parts):
             total = _train.forward(theta, layout, self._act_params, use_blas, X, T_arg, self._loss_code, chunk, n_parts,
                                    out, np.empty(0) if errors is None else errors)
         return (None if T is None else total / X.shape[0]), out
@@ -461,7 +467,7 @@ class Network:
         if self._batch_norm and X.shape[0] < 2:
             raise ValueError("batch norm normalises with the statistics of X, which one example cannot give; pass 2 or more")
         grad = np.empty_like(self._theta)
-        with _single_threaded_blas(n_parts):
+        with _blas_threads(n_parts):
             loss = _train.loss_and_grad(self._theta, grad, self._layout, self._act_params, use_blas, X, T,
                                         self._loss_code, False, np.uint64(0), chunk, n_parts)
         return float(loss), self._unflatten(grad)
@@ -489,7 +495,7 @@ class Network:
         """set_batch_norm_statistics on X as the first layer sees it (after preprocessing)."""
         stats = self._bn_stats.copy()
         chunk, use_blas, n_parts = self._plan(X, CHUNK)
-        with _single_threaded_blas(n_parts):
+        with _blas_threads(n_parts):
             for l in range(len(self.layers)):
                 s0, m = self._layout[l, STAT_OFF], self._layout[l, FAN_OUT]
                 if s0 < 0:

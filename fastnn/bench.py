@@ -72,20 +72,27 @@ def pick_lr(data, hidden, activation, dtype, mode, batch_size, seed=0, n_max=500
     return best
 
 
-def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=0, target=None):
-    """Train one configuration; returns a row of figures. Timings exclude compilation and the
-    test evaluations after each epoch (which give the time to reach ``target`` accuracy)."""
+def warm_up(data, hidden, activation, dtype, mode, batch_size, seed=0):
+    """Seconds to compile (or load from Numba's cache) what this mode runs: a first call on a
+    few examples of every class."""
+    x_train, y_train = data[0], data[1]
+    few = np.concatenate([np.flatnonzero(y_train == c)[:8] for c in np.unique(y_train)])
+    t0 = time.perf_counter()
+    build(hidden, activation, len(np.unique(y_train)), dtype, seed).fit(
+        x_train[few], y_train[few], mode=mode, batch_size=min(batch_size, len(few)), epochs=1, lr=1e-3)
+    return time.perf_counter() - t0
+
+
+def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=0, target=None, compile_s=None):
+    """Train one configuration; returns a row of figures. Timings exclude compilation (measured
+    by warm_up unless given) and the test evaluations after each epoch (which give the time to
+    reach ``target`` accuracy)."""
     x_train, y_train, x_test, y_test = data
     n = len(x_train)
     n_out = len(np.unique(y_train))
     kw = {"mode": mode, "batch_size": min(batch_size, n), "lr": lr}
-    # A first call on a few examples of every class compiles (or loads from Numba's cache)
-    # what this mode runs.
-    few = np.concatenate([np.flatnonzero(y_train == c)[:8] for c in np.unique(y_train)])
-    t0 = time.perf_counter()
-    build(hidden, activation, n_out, dtype, seed).fit(x_train[few], y_train[few], epochs=1,
-                                                    **{**kw, "batch_size": min(batch_size, len(few))})
-    compile_s = time.perf_counter() - t0
+    if compile_s is None:
+        compile_s = warm_up(data, hidden, activation, dtype, mode, batch_size, seed)
     curve = []  # per epoch: (training seconds so far, examples seen, test accuracy)
 
     def after_epoch(net, epoch):

@@ -77,13 +77,15 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
     d = (x_train[:n_train], y_train[:n_train], x_test, y_test)
     n = len(d[0])
     jobs = [(mode, size, seed) for mode, size in b.configurations(n, batch_sizes) for seed in range(repeat)]
-    runs, rates = {}, {}
+    runs, rates, compiles = {}, {}, {}
     with threadpool_limits(threads), click.progressbar(jobs, label="training", file=sys.stderr,
                                                        item_show_func=lambda j: j and f"{j[0]} {j[1]}") as bar:
         for mode, size, seed in bar:
-            if (mode, size) not in rates:
+            if (mode, size) not in rates:  # compile first, so the rate search does not hide it
+                compiles[mode, size] = b.warm_up(d, hidden, activation, dtype, mode, size)
                 rates[mode, size] = lr if lr is not None else b.pick_lr(d, hidden, activation, dtype, mode, size)
-            run = b.run_one(d, hidden, activation, dtype, mode, size, epochs, rates[mode, size], seed, target)
+            run = b.run_one(d, hidden, activation, dtype, mode, size, epochs, rates[mode, size], seed, target,
+                            compiles[mode, size])
             runs.setdefault((mode, size), []).append(run)
     rows = [b.summarize(r) for r in runs.values()]
     peers_ok = _usable_peers(compare, activation)

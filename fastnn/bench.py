@@ -44,7 +44,7 @@ def compare(peer, data, hidden, activation, dtype, mode, batch_size, epochs, lr,
     n_out = len(np.unique(data[1]))
     weights = build(hidden, activation, n_out, dtype, seed, input_dim=data[0].shape[1]).get_weights()
     return peers.run(peer, data, hidden, activation, min(batch_size, len(data[0])), epochs, lr, threads, weights,
-                     target)
+                     target, dtype)
 
 
 def add_peer(row, peer, figures):
@@ -56,8 +56,10 @@ def add_peer(row, peer, figures):
 
 
 def pick_lr(data, hidden, activation, dtype, mode, batch_size, seed=0, n_max=5000):
-    """The short built-in search: of 0.3, 1 and 3 times the default rate, the one with the
-    lowest training loss after one epoch on at most n_max examples."""
+    """The short built-in search: of 0.3, 1 and 3 times the default rate, the one whose weights
+    have the lowest loss on the subset after one epoch on at most n_max examples (scored after
+    training: the epoch's own loss is measured before each update, which in full-batch mode is
+    the same for every rate)."""
     x_train, y_train = data[0][:n_max], data[1][:n_max]
     base = default_lr(batch_size, len(data[0]))
     best, best_loss = base, np.inf
@@ -66,7 +68,7 @@ def pick_lr(data, hidden, activation, dtype, mode, batch_size, seed=0, n_max=500
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a rate that diverges simply loses
             net.fit(x_train, y_train, mode=mode, batch_size=min(batch_size, len(x_train)), epochs=1, lr=lr)
-        loss = net.history_["loss"][-1] if net.history_["loss"] else np.inf
+        loss = net.evaluate(x_train, y_train)["loss"] if net.history_["loss"] else np.inf
         if loss < best_loss:
             best, best_loss = lr, loss
     return best
@@ -99,7 +101,16 @@ def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=
         curve.append((sum(net.history_["time"]), epoch * n, net.evaluate(x_test, y_test)["accuracy"]))
 
     net = build(hidden, activation, n_out, dtype, seed)
-    net.fit(x_train, y_train, epochs=epochs, callback=after_epoch, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reported in the row instead
+        net.fit(x_train, y_train, epochs=epochs, callback=after_epoch, **kw)
+    if not net.history_["time"]:  # diverged in the first epoch: no figures
+        return {"mode": mode, "batch_size": kw["batch_size"], "lr": lr, "diverged": True, "compile_s": compile_s,
+                "examples_per_s": float("nan"), "seconds_per_epoch": float("nan"), "train_loss": float("nan"),
+                "test_accuracy": float("nan"), "target": target, "seconds_to_target": None,
+                "examples_to_target": None, "curve": [], "epochs": epochs, "dtype": dtype, "n_train": n,
+                "network": "-".join(str(u) for u in [x_train.shape[1], *hidden, n_out]), "activation": activation,
+                "seed": seed}
     seconds = statistics.median(net.history_["time"])
     reached = next(((t, seen) for t, seen, acc in curve if target is not None and acc >= target), (None, None))
     return {
@@ -109,22 +120,26 @@ def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=
         "seconds_to_target": reached[0], "examples_to_target": reached[1],
         "curve": [{"seconds": t, "examples": seen, "test_accuracy": acc} for t, seen, acc in curve],
         "network": "-".join(str(u) for u in [x_train.shape[1], *hidden, n_out]), "activation": activation,
-        "dtype": dtype, "n_train": n, "seed": seed,
+        "dtype": dtype, "n_train": n, "seed": seed, "diverged": net.diverged_,
     }
 
 
 def summarize(runs):
-    """One row from repeats of a configuration: medians, with the spread of examples/s."""
-    row = dict(runs[len(runs) // 2])
+    """One row from repeats of a configuration: the run of median time to target (else of
+    median examples/s) with its own curve, loss and seed; examples/s and test accuracy the
+    medians with their spread; compile time the first run's (the others find it compiled)."""
+    by_target = all(r["seconds_to_target"] is not None for r in runs)
+    key = (lambda r: r["seconds_to_target"]) if by_target else (lambda r: r["examples_per_s"])
+    row = dict(sorted(runs, key=key)[(len(runs) - 1) // 2])
+    row["compile_s"] = runs[0]["compile_s"]
     speeds = [r["examples_per_s"] for r in runs]
     row["examples_per_s"] = statistics.median(speeds)
     row["examples_per_s_min"], row["examples_per_s_max"] = min(speeds), max(speeds)
     row["seconds_per_epoch"] = statistics.median(r["seconds_per_epoch"] for r in runs)
     row["test_accuracy"] = statistics.median(r["test_accuracy"] for r in runs)
-    hits = [r for r in runs if r["seconds_to_target"] is not None]
-    all_hit = len(hits) == len(runs)  # a median only when every repeat reached the target
-    row["seconds_to_target"] = statistics.median(r["seconds_to_target"] for r in hits) if all_hit else None
-    row["examples_to_target"] = int(statistics.median(r["examples_to_target"] for r in hits)) if all_hit else None
+    if not by_target:  # a time to target only when every repeat reached it
+        row["seconds_to_target"] = row["examples_to_target"] = None
+    row["diverged"] = any(r["diverged"] for r in runs)
     row["repeats"] = len(runs)
     return row
 
@@ -139,11 +154,11 @@ def configurations(n, batch_sizes):
 
 def environment(threads, dtype):
     import numba
-    return {"fastnn": __version__, "numba": numba.__version__, "numpy": np.__version__, "threads": threads,
+    return {"fastnn": __version__, "numba": numba.__version__, "numpy": np.__version__, "threads": numba.get_num_threads(),
             "dtype": dtype, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "python": platform.python_version()}
 
 
-CSV_FIELDS = ("mode", "batch_size", "lr", "examples_per_s", "examples_per_s_min", "examples_per_s_max",
+CSV_FIELDS = ("mode", "batch_size", "lr", "diverged", "examples_per_s", "examples_per_s_min", "examples_per_s_max",
               "seconds_per_epoch", "compile_s", "train_loss", "test_accuracy", "target", "seconds_to_target",
               "examples_to_target", "epochs", "repeats", "network", "activation", "dtype", "n_train")
 
@@ -173,8 +188,14 @@ def write_csv(path, rows, env):
     import csv
 
     env_fields = ("fastnn", "numba", "numpy", "python", "threads", "cpu")
+    fields = CSV_FIELDS + peer_fields(rows)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(CSV_FIELDS + env_fields)
+        w.writerow(fields + env_fields)
         for r in rows:
-            w.writerow([r.get(k) for k in CSV_FIELDS] + [env[k] for k in env_fields])
+            w.writerow([r.get(k) for k in fields] + [env[k] for k in env_fields])
+
+
+def peer_fields(rows):
+    return tuple(f"{p}_{k}" for p in peers.PEERS if f"{p}_ratio" in rows[0]
+                 for k in ("examples_per_s", "ratio", "test_accuracy", "seconds_to_target"))

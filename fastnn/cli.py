@@ -64,7 +64,13 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
             raise ValueError(f"{activation} cannot be used on hidden layers")
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--activation")
+    _check_writable(json_path, csv_path, plot_path)
+    if plot_path:
+        import importlib.util
+        if importlib.util.find_spec("matplotlib") is None:
+            raise click.ClickException("--plot needs matplotlib: pip install matplotlib (or 'fastnn[plot]')")
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    threads = numba.get_num_threads()  # what fastnn (and the peers) really get
     if data:
         try:
             x_train, y_train, x_test, y_test = datasets.load_npz(data)
@@ -81,11 +87,14 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
     with threadpool_limits(threads), click.progressbar(jobs, label="training", file=sys.stderr,
                                                        item_show_func=lambda j: j and f"{j[0]} {j[1]}") as bar:
         for mode, size, seed in bar:
-            if (mode, size) not in rates:  # compile first, so the rate search does not hide it
-                compiles[mode, size] = b.warm_up(d, hidden, activation, dtype, mode, size)
-                rates[mode, size] = lr if lr is not None else b.pick_lr(d, hidden, activation, dtype, mode, size)
-            run = b.run_one(d, hidden, activation, dtype, mode, size, epochs, rates[mode, size], seed, target,
-                            compiles[mode, size])
+            try:
+                if (mode, size) not in rates:  # compile first, so the rate search does not hide it
+                    compiles[mode, size] = b.warm_up(d, hidden, activation, dtype, mode, size)
+                    rates[mode, size] = lr if lr is not None else b.pick_lr(d, hidden, activation, dtype, mode, size)
+                run = b.run_one(d, hidden, activation, dtype, mode, size, epochs, rates[mode, size], seed, target,
+                                compiles[mode, size])
+            except ValueError as e:  # data that cannot train this network (test labels, widths)
+                _fail(e, "--data")
             runs.setdefault((mode, size), []).append(run)
     rows = [b.summarize(r) for r in runs.values()]
     peers_ok = _usable_peers(compare, activation)
@@ -132,6 +141,18 @@ def _fail(e, hint=None):
     raise click.BadParameter(str(e), param_hint=hint) if hint else click.ClickException(str(e))
 
 
+# What reading or writing the user's files can raise: reported as errors, never tracebacks.
+FILE_ERRORS = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile)
+
+
+def _check_writable(*paths):
+    """Fail before the work, not after it, when an output file cannot be created."""
+    import os
+    for path in paths:
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise click.BadParameter(f"the folder of {path} does not exist", param_hint="output")
+
+
 @main.command()
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
               help=".npz (x_train, y_train; x_test, y_test optional) or .csv with a header row.")
@@ -155,10 +176,13 @@ def train(**kw):
     """Train a network on your data; one line per epoch; Ctrl-C stops after the epoch (and saves)."""
     from . import commands
 
+    _check_writable(kw["save"])
     try:
         net, test = commands.train(**kw, echo=lambda line: click.echo(line, err=True))
-    except (ValueError, TypeError) as e:
+    except FILE_ERRORS as e:
         _fail(e)
+    if net.diverged_:
+        click.echo("training diverged: the weights of the last finite epoch were kept; lower --lr", err=True)
     if test:
         click.echo("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
     if kw["save"]:
@@ -176,9 +200,10 @@ def predict(model, data, target, output):
     """Predict with a saved model."""
     from . import commands
 
+    _check_writable(output)
     try:
         n = commands.predict(model, data, target, output)
-    except (ValueError, TypeError) as e:
+    except FILE_ERRORS as e:
         _fail(e)
     click.echo(f"wrote {n} predictions to {output}")
 

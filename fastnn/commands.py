@@ -5,11 +5,12 @@ import os
 import platform
 import signal
 import sys
+import warnings
 
 import numpy as np
 
 from . import __version__, datasets, specs
-from .network import Network, load
+from .network import DivergenceWarning, Network, load
 
 
 def loss_for(layers):
@@ -37,7 +38,8 @@ def stop_on_interrupt():
         if flag[0]:
             raise KeyboardInterrupt
         flag[0] = True
-        print("\nstopping after this epoch (Ctrl-C again to abort)", file=sys.stderr)
+        print("\nstopping after this epoch (a second Ctrl-C aborts when the epoch's compiled loop returns)",
+              file=sys.stderr)
 
     try:
         previous = signal.signal(signal.SIGINT, handler)
@@ -70,6 +72,8 @@ def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentu
     if y is None:
         raise ValueError(f"{data} has no targets: name the target column with --target")
     hidden = specs.layers(layers)
+    if loss_for(hidden) == "mse" and y.dtype.kind in "iub":
+        y = y.astype(np.float64)  # integer targets of a regression (ages, counts), not class labels
     net = Network(hidden, loss=loss_for(hidden), dtype=dtype, seed=seed, preprocess=specs.preprocess(preprocess or ""))
     rng = np.random.default_rng(seed)
     x, y, x_val, y_val = split(x, y, validation_split, rng) if validation_split else (x, y, None, None)
@@ -83,8 +87,10 @@ def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentu
                 acc = model.evaluate(x[probe], y[probe])["accuracy"]
             echo(progress_line(model, epoch, epochs, len(x), acc))
             return stop[0]
-        net.fit(x, y, mode=mode, batch_size=batch_size, epochs=epochs, lr=specs.learning_rate(lr),
-                optimizer=optimizer, momentum=momentum, order=order, validation_data=val, callback=after_epoch)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DivergenceWarning)  # the CLI reports net.diverged_ in one line
+            net.fit(x, y, mode=mode, batch_size=batch_size, epochs=epochs, lr=specs.learning_rate(lr),
+                    optimizer=optimizer, momentum=momentum, order=order, validation_data=val, callback=after_epoch)
     if save:
         net.save(save)
     test = net.evaluate(x_test, y_test) if x_test is not None and y_test is not None else None

@@ -316,7 +316,8 @@ class Network:
                     print(f"epoch {epoch + 1}/{opts.epochs} {line}", file=sys.stderr)
                 if score_plan is not None:
                     error = self._forward(X, T, score_plan)[0]
-                if stopper.stop(error, epoch, self) or (callback is not None and callback(self, epoch + 1)):
+                stop = callback is not None and callback(self, epoch + 1)  # called every epoch, the last one too
+                if stopper.stop(error, epoch, self) or stop:
                     break
         stopper.restore_best(self)
         if plain:  # plain SGD keeps no velocity, whichever path ran (a later momentum fit starts at rest)

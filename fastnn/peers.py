@@ -30,10 +30,12 @@ def supports(peer, activation):
     return activation in _ACTIVATIONS[peer]
 
 
-def run(peer, data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target=None):
-    """Train with the peer; returns {"examples_per_s", "test_accuracy", "seconds_to_target", "curve"}."""
+def run(peer, data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target=None,
+        dtype="float32"):
+    """Train with the peer; returns {"examples_per_s", "test_accuracy", "seconds_to_target", "curve"}.
+    Each peer first takes a few untimed steps, as fastnn's figures leave compilation out."""
     return (_torch if peer == "torch" else _sklearn)(data, hidden, activation, batch_size, epochs, lr, threads,
-                                                      initial_weights, target)
+                                                      initial_weights, target, np.dtype(dtype))
 
 
 def _summary(n, times, accuracies, target):
@@ -46,25 +48,31 @@ def _summary(n, times, accuracies, target):
             "seconds_to_target": hit and hit["seconds"], "examples_to_target": hit and hit["examples"], "curve": curve}
 
 
-def _torch(data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target):
+def _torch(data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target, dtype):
     import torch
 
     x, y, xt, yt = data
     torch.set_num_threads(threads)
+    torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
     act = getattr(torch.nn, _ACTIVATIONS["torch"][activation])
     layers = []
     for i, w in enumerate(initial_weights):
-        linear = torch.nn.Linear(*w["W"].shape)
+        linear = torch.nn.Linear(*w["W"].shape, dtype=torch_dtype)
         with torch.no_grad():  # fastnn's W is (fan_in, fan_out); torch's weight is its transpose
-            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(w["W"].T)))
-            linear.bias.copy_(torch.from_numpy(w["b"]))
+            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(w["W"].T, dtype=dtype)))
+            linear.bias.copy_(torch.from_numpy(w["b"].astype(dtype)))
         layers += [linear] + ([act()] if i < len(initial_weights) - 1 else [])
     model = torch.nn.Sequential(*layers)
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     classes, codes = np.unique(y, return_inverse=True)
-    X, Y = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(codes.astype(np.int64))
-    Xt = torch.from_numpy(np.ascontiguousarray(xt, dtype=np.float32))
+    X, Y = torch.from_numpy(np.ascontiguousarray(x, dtype=dtype)), torch.from_numpy(codes.astype(np.int64))
+    Xt = torch.from_numpy(np.ascontiguousarray(xt, dtype=dtype))
+    warm = torch.optim.SGD(model.parameters(), lr=0.0)  # untimed warm-up steps that change nothing
+    for s in range(0, min(len(X), 4 * batch_size), batch_size):
+        warm.zero_grad()
+        loss_fn(model(X[s : s + batch_size]), Y[s : s + batch_size]).backward()
+        warm.step()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(0)
     times, accuracies = [], []
     for _ in range(epochs):
@@ -81,7 +89,7 @@ def _torch(data, hidden, activation, batch_size, epochs, lr, threads, initial_we
     return _summary(len(X), times, accuracies, target)
 
 
-def _sklearn(data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target):
+def _sklearn(data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target, dtype):
     import warnings
 
     from sklearn.neural_network import MLPClassifier

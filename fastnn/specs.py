@@ -23,11 +23,12 @@ LR_SCHEDULES = {
 
 
 def _number(text, what):
+    """A float, or an int when the text is a whole number written without a point (2000, 1e3)."""
     try:
         value = float(text)
     except ValueError:
         raise ValueError(f"{what}: {text!r} is not a number") from None
-    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+    return int(value) if value.is_integer() and "." not in text else value
 
 
 def layers(spec):
@@ -40,7 +41,9 @@ def layers(spec):
         batch_norm = fields[-1] == "bn"
         if batch_norm:
             fields = fields[:-1]
-        activation = fields[1] if len(fields) > 1 else "linear"
+        if len(fields) < 2:
+            raise ValueError(f"layer {i + 1} {part!r}: name its activation, e.g. {fields[0]}:tanh or {fields[0]}:softmax")
+        activation = fields[1]
         init = fields[2] if len(fields) > 2 else None
         if init is not None and init not in initializers.INITIALIZERS:
             raise ValueError(f"layer {i + 1} {part!r}: unknown initialiser {init!r}; one of {sorted(initializers.INITIALIZERS)}")

@@ -161,6 +161,7 @@ def test_bench_compares_with_pytorch_from_the_same_initial_weights():
     data = datasets.synthetic_mnist(400, 300)
     ours = bench.run_one(data, (16,), "tanh", "float32", "batch", 400, 3, 0.5)
     theirs = bench.compare("torch", data, (16,), "tanh", "float32", "batch", 400, 3, 0.5, 1)
+    assert len(ours["curve"]) == len(theirs["curve"]) == 3
     for a, b in zip(ours["curve"], theirs["curve"]):
         assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 2 / 300
 
@@ -175,3 +176,28 @@ def test_bench_plot_draws_a_png_or_names_matplotlib(tmp_path):
     else:
         assert result.exit_code == 0, result.output
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_survives_a_diverging_rate(tmp_path):
+    import json
+    out = tmp_path / "b.json"
+    result = CliRunner().invoke(main, ["bench", "--n-train", "200", "--epochs", "1", "--layers", "8", "--activation",
+                                       "relu", "--batch-sizes", "32", "--lr", "1e30", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["rows"]
+    assert any(r["diverged"] for r in rows)
+
+
+def test_train_regression_with_integer_targets_and_output_checks(tmp_path):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2))
+    age = np.round(30 + 10 * X[:, 0]).astype(int)
+    with open(tmp_path / "r.csv", "w") as f:
+        f.write("x1,x2,age\n" + "".join(f"{a:.4f},{b:.4f},{c}\n" for (a, b), c in zip(X, age)))
+    base = ["train", "--data", str(tmp_path / "r.csv"), "--target", "age", "--layers", "8:tanh,1:linear",
+            "--preprocess", "standardize", "--epochs", "2", "--lr", "0.001"]
+    result = CliRunner().invoke(main, base)
+    assert result.exit_code == 0, result.output  # integer targets of a linear output: regression, not 40 classes
+    result = CliRunner().invoke(main, base + ["--save", str(tmp_path / "missing" / "m.npz")])
+    assert result.exit_code == 2 and "does not exist" in result.output and "epoch" not in result.output

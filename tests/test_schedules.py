@@ -148,3 +148,13 @@ def test_performance_rule_lowers_the_rate_of_fit():
     for e in range(1, 7):  # patience 1: every epoch that brings no new best halves the next rate
         improved = val[e] < best[e - 1] * (1 - 1e-4)
         assert lr[e + 1] == (lr[e] if improved else lr[e] / 2)
+
+
+def test_callback_sees_every_epoch_and_can_stop():
+    X, y = data(40)
+    seen = []
+    net = tiny(input_dim=5).fit(X, y, epochs=9, lr=0.05, batch_size=4, early_stopping=1,
+                                validation_data=(X, 2 - y), callback=lambda n, e: seen.append(e))
+    assert seen == list(range(1, len(net.history_["loss"]) + 1))  # the epoch early stopping ends on too
+    stopped = tiny(input_dim=5).fit(X, y, epochs=9, lr=0.05, callback=lambda n, e: e == 3)
+    assert len(stopped.history_["loss"]) == 3

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import __version__, peers
 from .layers import Dense
+from ._targets import Targets
 from .network import Network
 
 DEFAULT_BATCH_SIZES = (8, 32, 128, 512)
@@ -85,42 +86,60 @@ def warm_up(data, hidden, activation, dtype, mode, batch_size, seed=0):
     return time.perf_counter() - t0
 
 
-def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=0, target=None, compile_s=None):
-    """Train one configuration; returns a row of figures. Timings exclude compilation (measured
-    by warm_up unless given) and the test evaluations after each epoch (which give the time to
-    reach ``target`` accuracy)."""
+def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=0, target=None, compile_s=None,
+            evals_per_epoch=10):
+    """Train one configuration; returns a row of figures.
+
+    Each epoch is one shuffled pass, trained in ``evals_per_epoch`` consecutive parts (whole
+    mini-batches; full batch: one part) with the test accuracy measured after each, so the
+    time to reach ``target`` is resolved within an epoch. Timings are the compiled loops'
+    alone: compilation (measured by warm_up unless given) and the evaluations are left out.
+    """
     x_train, y_train, x_test, y_test = data
     n = len(x_train)
-    n_out = len(np.unique(y_train))
-    kw = {"mode": mode, "batch_size": min(batch_size, n), "lr": lr}
+    B = min(batch_size, n)
+    net = build(hidden, activation, len(np.unique(y_train)), dtype, seed)
+    net._targets = Targets.infer(y_train, net.loss, "softmax", net.layers[-1].units)  # every class, from the start
     if compile_s is None:
         compile_s = warm_up(data, hidden, activation, dtype, mode, batch_size, seed)
-    curve = []  # per epoch: (training seconds so far, examples seen, test accuracy)
-
-    def after_epoch(net, epoch):
-        curve.append((sum(net.history_["time"]), epoch * n, net.evaluate(x_test, y_test)["accuracy"]))
-
-    net = build(hidden, activation, n_out, dtype, seed)
+    step = peers.part_size(n, B, evals_per_epoch)
+    rng = np.random.default_rng(seed)
+    curve, times, losses, seen = [], [], [], 0
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # reported in the row instead
-        net.fit(x_train, y_train, epochs=epochs, callback=after_epoch, **kw)
-    if not net.history_["time"]:  # diverged in the first epoch: no figures
-        return {"mode": mode, "batch_size": kw["batch_size"], "lr": lr, "diverged": True, "compile_s": compile_s,
-                "examples_per_s": float("nan"), "seconds_per_epoch": float("nan"), "train_loss": float("nan"),
-                "test_accuracy": float("nan"), "target": target, "seconds_to_target": None,
-                "examples_to_target": None, "curve": [], "epochs": epochs, "dtype": dtype, "n_train": n,
-                "network": "-".join(str(u) for u in [x_train.shape[1], *hidden, n_out]), "activation": activation,
-                "seed": seed}
-    seconds = statistics.median(net.history_["time"])
-    reached = next(((t, seen) for t, seen, acc in curve if target is not None and acc >= target), (None, None))
+        warnings.simplefilter("ignore")  # divergence is reported in the row
+        for _ in range(epochs):
+            order, epoch_time, epoch_loss = rng.permutation(n), 0.0, 0.0
+            for s in range(0, n, step):
+                part = order[s : s + step]
+                net.fit(x_train[part], y_train[part], mode=mode, batch_size=min(B, part.size), epochs=1, lr=lr,
+                        shuffle=False)
+                if net.diverged_:
+                    break
+                epoch_time += net.history_["time"][0]
+                epoch_loss += net.history_["loss"][0] * part.size
+                seen += part.size
+                curve.append((sum(times) + epoch_time, seen, net.evaluate(x_test, y_test)["accuracy"]))
+            if net.diverged_:
+                break
+            times.append(epoch_time)
+            losses.append(epoch_loss / n)
+    return _row(data, hidden, activation, dtype, mode, B, epochs, lr, seed, target, compile_s, curve, times, losses,
+                net.diverged_)
+
+
+def _row(data, hidden, activation, dtype, mode, B, epochs, lr, seed, target, compile_s, curve, times, losses,
+         diverged):
+    n = len(data[0])
+    seconds = statistics.median(times) if times else float("nan")
+    reached = next(((t, k) for t, k, acc in curve if target is not None and acc >= target), (None, None))
     return {
-        "mode": mode, "batch_size": kw["batch_size"], "examples_per_s": n / seconds, "seconds_per_epoch": seconds,
-        "compile_s": compile_s, "epochs": epochs, "lr": lr, "train_loss": net.history_["loss"][-1],
-        "test_accuracy": curve[-1][2] if curve else None, "target": target,
+        "mode": mode, "batch_size": B, "examples_per_s": n / seconds, "seconds_per_epoch": seconds,
+        "compile_s": compile_s, "epochs": epochs, "lr": lr, "train_loss": losses[-1] if losses else float("nan"),
+        "test_accuracy": curve[-1][2] if curve else float("nan"), "target": target,
         "seconds_to_target": reached[0], "examples_to_target": reached[1],
-        "curve": [{"seconds": t, "examples": seen, "test_accuracy": acc} for t, seen, acc in curve],
-        "network": "-".join(str(u) for u in [x_train.shape[1], *hidden, n_out]), "activation": activation,
-        "dtype": dtype, "n_train": n, "seed": seed, "diverged": net.diverged_,
+        "curve": [{"seconds": t, "examples": k, "test_accuracy": acc} for t, k, acc in curve],
+        "network": "-".join(str(u) for u in [data[0].shape[1], *hidden, len(np.unique(data[1]))]),
+        "activation": activation, "dtype": dtype, "n_train": n, "seed": seed, "diverged": diverged,
     }
 
 

@@ -38,13 +38,21 @@ def run(peer, data, hidden, activation, batch_size, epochs, lr, threads, initial
                                                       initial_weights, target, np.dtype(dtype))
 
 
-def _summary(n, times, accuracies, target):
-    curve, total = [], 0.0
-    for epoch, (t, acc) in enumerate(zip(times, accuracies), start=1):
-        total += t
-        curve.append({"seconds": total, "examples": epoch * n, "test_accuracy": acc})
+def part_size(n, batch_size, evals_per_epoch=10):
+    """Examples between two test evaluations: whole mini-batches, about a tenth of an epoch
+    (the same parts for fastnn and its peers, so times to a target compare)."""
+    return batch_size * max(1, -(-n // batch_size) // evals_per_epoch)
+
+
+def _summary(n, parts, target):
+    """Figures from per-part (seconds, examples, test accuracy, epoch) records."""
+    curve, total, seen, per_epoch = [], 0.0, 0, {}
+    for t, k, acc, epoch in parts:
+        total, seen = total + t, seen + k
+        per_epoch[epoch] = per_epoch.get(epoch, 0.0) + t
+        curve.append({"seconds": total, "examples": seen, "test_accuracy": acc})
     hit = next((c for c in curve if target is not None and c["test_accuracy"] >= target), None)
-    return {"examples_per_s": n / statistics.median(times), "test_accuracy": accuracies[-1],
+    return {"examples_per_s": n / statistics.median(per_epoch.values()), "test_accuracy": curve[-1]["test_accuracy"],
             "seconds_to_target": hit and hit["seconds"], "examples_to_target": hit and hit["examples"], "curve": curve}
 
 
@@ -74,19 +82,21 @@ def _torch(data, hidden, activation, batch_size, epochs, lr, threads, initial_we
         warm.step()
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(0)
-    times, accuracies = [], []
-    for _ in range(epochs):
+    step, records = part_size(len(X), batch_size), []
+    for epoch in range(epochs):
         order = torch.randperm(len(X), generator=gen)
-        t0 = time.perf_counter()
-        for s in range(0, len(X), batch_size):
-            idx = order[s : s + batch_size]
-            opt.zero_grad()
-            loss_fn(model(X[idx]), Y[idx]).backward()
-            opt.step()
-        times.append(time.perf_counter() - t0)
-        with torch.no_grad():
-            accuracies.append(float(np.mean(classes[model(Xt).argmax(1).numpy()] == yt)))
-    return _summary(len(X), times, accuracies, target)
+        for p in range(0, len(X), step):
+            t0 = time.perf_counter()
+            for s in range(p, min(p + step, len(X)), batch_size):
+                idx = order[s : min(s + batch_size, p + step)]
+                opt.zero_grad()
+                loss_fn(model(X[idx]), Y[idx]).backward()
+                opt.step()
+            seconds = time.perf_counter() - t0
+            with torch.no_grad():
+                acc = float(np.mean(classes[model(Xt).argmax(1).numpy()] == yt))
+            records.append((seconds, min(step, len(X) - p), acc, epoch))
+    return _summary(len(X), records, target)
 
 
 def _sklearn(data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target, dtype):
@@ -100,12 +110,16 @@ def _sklearn(data, hidden, activation, batch_size, epochs, lr, threads, initial_
                           solver="sgd", learning_rate_init=lr, batch_size=batch_size, momentum=0.0,
                           nesterovs_momentum=False, alpha=0.0, random_state=0)
     classes = np.unique(y)
-    times, accuracies = [], []
+    step, records, rng = part_size(len(x), batch_size), [], np.random.default_rng(0)
     with threadpool_limits(threads), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(epochs):
-            t0 = time.perf_counter()
-            model.partial_fit(x, y, classes=classes)
-            times.append(time.perf_counter() - t0)
-            accuracies.append(float(np.mean(model.predict(xt) == yt)))
-    return _summary(len(x), times, accuracies, target)
+        model.partial_fit(x[:batch_size], y[:batch_size], classes=classes)  # untimed warm-up (one batch)
+        for epoch in range(epochs):
+            order = rng.permutation(len(x))
+            for p in range(0, len(x), step):
+                part = order[p : p + step]
+                t0 = time.perf_counter()
+                model.partial_fit(x[part], y[part])
+                seconds = time.perf_counter() - t0
+                records.append((seconds, part.size, float(np.mean(model.predict(xt) == yt)), epoch))
+    return _summary(len(x), records, target)

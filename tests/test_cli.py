@@ -34,10 +34,10 @@ def test_bench_time_to_accuracy_repeats_and_csv(tmp_path):
     for r in rows:
         assert r["repeats"] == "2" and float(r["examples_per_s_min"]) <= float(r["examples_per_s"]) <= float(r["examples_per_s_max"])
         assert float(r["lr"]) > 0 and r["threads"] == "1" and r["dtype"] == "float32"
-    # The synthetic task (chance 0.1) passes 30% within 3 epochs online (measured: the first epoch);
-    # the examples seen are whole epochs, and no more than the time the epochs took.
+    # The synthetic task (chance 0.1) passes 30% within 3 epochs online (measured: after 180
+    # examples). The test accuracy is measured after every 60 examples (a tenth of the epoch).
     online = rows[0]
-    assert int(online["examples_to_target"]) in (600, 1200, 1800)
+    assert int(online["examples_to_target"]) % 60 == 0 and int(online["examples_to_target"]) < 1800
     assert 0 < float(online["seconds_to_target"]) <= 3 * float(online["seconds_per_epoch"]) * 1.5
     assert "s to 0.3" in result.output
 
@@ -161,7 +161,7 @@ def test_bench_compares_with_pytorch_from_the_same_initial_weights():
     data = datasets.synthetic_mnist(400, 300)
     ours = bench.run_one(data, (16,), "tanh", "float32", "batch", 400, 3, 0.5)
     theirs = bench.compare("torch", data, (16,), "tanh", "float32", "batch", 400, 3, 0.5, 1)
-    assert len(ours["curve"]) == len(theirs["curve"]) == 3
+    assert len(ours["curve"]) == len(theirs["curve"]) == 3  # full batch: one evaluation per epoch
     for a, b in zip(ours["curve"], theirs["curve"]):
         assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 2 / 300
 

@@ -177,7 +177,7 @@ def environment(threads, dtype):
             "dtype": dtype, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "python": platform.python_version()}
 
 
-CSV_FIELDS = ("mode", "batch_size", "lr", "diverged", "examples_per_s", "examples_per_s_min", "examples_per_s_max",
+CSV_FIELDS = ("mode", "batch_size", "seed", "lr", "diverged", "examples_per_s", "examples_per_s_min", "examples_per_s_max",
               "seconds_per_epoch", "compile_s", "train_loss", "test_accuracy", "target", "seconds_to_target",
               "examples_to_target", "epochs", "repeats", "network", "activation", "dtype", "n_train")
 
@@ -200,6 +200,16 @@ def format_table(rows):
             line += f"{r[p + '_examples_per_s']:>14,.0f}{r[p + '_ratio']:>6.1f}x{r[p + '_test_accuracy']:>12.4f}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def per_run(runs, rows):
+    """Every run of every configuration, each with its configuration's peer figures (the
+    peers run once per configuration)."""
+    out = []
+    for summary, configuration in zip(rows, runs.values()):
+        shared = {k: v for k, v in summary.items() if k.split("_")[0] in peers.PEERS}
+        out += [{**run, **shared, "repeats": len(configuration)} for run in configuration]
+    return out
 
 
 def write_csv(path, rows, env):

@@ -46,7 +46,7 @@ def _ints(ctx, param, value):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write the rows, their accuracy curves and the environment to this JSON file.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Also write one row per configuration to this CSV file.")
+              help="Also write one row per run (every repeat) to this CSV file.")
 @click.option("--compare", multiple=True, type=click.Choice(["torch", "sklearn"]),
               help="Train the same network with PyTorch and/or scikit-learn too (when installed); repeatable.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -111,9 +111,9 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
     click.echo(b.format_table(rows))
     if json_path:
         with open(json_path, "w") as f:
-            json.dump({"environment": env, "data": source, "rows": rows}, f, indent=2)
+            json.dump({"environment": env, "data": source, "rows": rows, "runs": b.per_run(runs, rows)}, f, indent=2)
     if csv_path:
-        b.write_csv(csv_path, rows, env)
+        b.write_csv(csv_path, b.per_run(runs, rows), env)
     if plot_path:
         try:
             plots.accuracy_curves(rows, plot_path, title=f"{rows[0]['network']} {activation}, {source}")

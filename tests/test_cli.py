@@ -29,10 +29,10 @@ def test_bench_time_to_accuracy_repeats_and_csv(tmp_path):
     result = CliRunner().invoke(main, ["bench", "--n-train", "600", "--epochs", "3", "--layers", "16", "--batch-sizes",
                                        "32", "--target", "0.3", "--repeat", "2", "--csv", str(out)])
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(out.open()))
-    assert [r["mode"] for r in rows] == ["online", "minibatch", "batch"]
+    rows = list(csv.DictReader(out.open()))  # one per run
+    assert [(r["mode"], r["seed"]) for r in rows] == [(m, s) for m in ("online", "minibatch", "batch") for s in "01"]
     for r in rows:
-        assert r["repeats"] == "2" and float(r["examples_per_s_min"]) <= float(r["examples_per_s"]) <= float(r["examples_per_s_max"])
+        assert r["repeats"] == "2" and float(r["examples_per_s"]) > 0
         assert float(r["lr"]) > 0 and r["threads"] == "1" and r["dtype"] == "float32"
     # The synthetic task (chance 0.1) passes 30% within 3 epochs online (measured: after 180
     # examples). The test accuracy is measured after every 60 examples (a tenth of the epoch).

@@ -37,6 +37,7 @@ def save(net, path):
         "targets": None if net._targets is None else net._targets.get_config(),
         "optimizer": net._optimizer.get_config(), "opt_steps": net._opt_steps,
         "preprocess": [step.get_config() for step in net.preprocess], "net_input_dim": int(net._layout[0, 0]),
+        "feature_names": net.feature_names_,
     }
     arrays = {"theta": net._theta, "opt_state": net._opt_state, "bn_stats": net._bn_stats}
     for i, step in enumerate(net.preprocess):
@@ -130,6 +131,11 @@ def _build(config, arrays, network_cls):
     net._theta[:], net._bn_stats[:] = arrays["theta"], arrays["bn_stats"]
     optimizer.check_state(arrays["opt_state"])
     net._optimizer, net._opt_state, net._opt_steps = optimizer, arrays["opt_state"].copy(), opt_steps
+    names = config.get("feature_names")
+    if names is not None and (not isinstance(names, list) or len(names) != input_dim
+                              or not all(isinstance(c, str) for c in names)):
+        raise ValueError(f"feature_names must be {input_dim} column names, got {names!r:.100}")
+    net.feature_names_ = names
     if config["targets"] is not None:
         net._targets = _targets(config["targets"], arrays.get("classes"), layers[-1].units)
     return net

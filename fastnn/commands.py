@@ -72,9 +72,11 @@ def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentu
     if y is None:
         raise ValueError(f"{data} has no targets: name the target column with --target")
     hidden = specs.layers(layers)
+    names = datasets.csv_features(data, target) if str(data).endswith(".csv") else None
     if loss_for(hidden) == "mse" and y.dtype.kind in "iub":
         y = y.astype(np.float64)  # integer targets of a regression (ages, counts), not class labels
     net = Network(hidden, loss=loss_for(hidden), dtype=dtype, seed=seed, preprocess=specs.preprocess(preprocess or ""))
+    net.feature_names_ = names  # predict reads a CSV's columns by these names
     rng = np.random.default_rng(seed)
     x, y, x_val, y_val = split(x, y, validation_split, rng) if validation_split else (x, y, None, None)
     val = (x_val, y_val) if x_val is not None else None
@@ -100,13 +102,28 @@ def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentu
 def predict(model, data, target, output):
     """Predictions of a saved model for a data file, written as .npy or CSV (one per line)."""
     net = load(model)
-    x = datasets.load_table(data, target)[0] if str(data).endswith(".csv") else _features(data)
+    if str(data).endswith(".csv"):  # by column name when the model knows them, else by position
+        x = datasets.load_table(data, target, columns=net.feature_names_)[0]
+    else:
+        x = _features(data)
     pred = net.predict(x)
     if str(output).endswith(".npy"):
         np.save(output, pred)
     else:
-        np.savetxt(output, pred.reshape(len(pred), -1), fmt="%s", delimiter=",")
+        _write_predictions(output, pred)
     return len(pred)
+
+
+def _write_predictions(path, pred):
+    """CSV with a header: "prediction", or prediction_0.. for several regression outputs."""
+    import csv
+
+    rows = pred.reshape(len(pred), -1)
+    header = ["prediction"] if rows.shape[1] == 1 else [f"prediction_{j}" for j in range(rows.shape[1])]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows.tolist())
 
 
 def _features(path):

@@ -45,13 +45,13 @@ def load_npz(path):
     return xs[0], arrays[1], xs[1], arrays[3]
 
 
-def load_table(path, target=None):
+def load_table(path, target=None, columns=None):
     """(x, y, x_test, y_test) for `fastnn train` / `predict`: an .npz with x_train and y_train
     (x_test, y_test optional; "x" and "y" also accepted), or a CSV file with a header row whose
-    ``target`` column is y (labels may be text) and whose other columns are numbers. Missing
-    parts are None."""
+    ``target`` column is y (labels may be text) and whose other columns are numbers (with
+    ``columns``: exactly those, in that order, wherever they stand). Missing parts are None."""
     if str(path).endswith(".csv"):
-        return _load_csv(path, target) + (None, None)
+        return _load_csv(path, target, columns)[:2] + (None, None)
     with np.load(path, allow_pickle=False) as d:
         files = set(d.files)
         x_name = "x_train" if "x_train" in files else "x" if "x" in files else None
@@ -67,7 +67,12 @@ def load_table(path, target=None):
     return tuple(parts)
 
 
-def _load_csv(path, target):
+def csv_features(path, target=None):
+    """The names of a CSV file's feature columns (all but ``target``), in file order."""
+    return _load_csv(path, target)[2]
+
+
+def _load_csv(path, target, columns=None):
     import csv
 
     with open(path, newline="") as f:
@@ -81,17 +86,24 @@ def _load_csv(path, target):
     width = {len(r) for r in body}
     if width != {len(header)}:
         raise ValueError(f"{path}: every row must have {len(header)} fields, found rows with {sorted(width)}")
-    cols = [i for i in range(len(header)) if i != t]
+    if columns is not None:
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise ValueError(f"{path} lacks the column(s) {missing} the model was trained on; its columns are {header}")
+        cols = [header.index(c) for c in columns]
+    else:
+        cols = [i for i in range(len(header)) if i != t]
+    names = [header[i] for i in cols]
     try:
         x = np.array([[float(r[i]) for i in cols] for r in body], dtype=np.float32)
     except ValueError as e:
         raise ValueError(f"{path}: the feature columns must hold numbers ({e})") from None
     if t is None:
-        return x, None
+        return x, None, names
     labels = np.array([r[t].strip() for r in body])
     for kind in (np.int64, np.float64):
         try:
-            return x, labels.astype(kind)
+            return x, labels.astype(kind), names
         except ValueError:
             pass
-    return x, labels
+    return x, labels, names

@@ -111,6 +111,7 @@ class Network:
         self.diverged_ = False
         self.best_epoch_ = self.stopped_epoch_ = None
         self.example_errors_ = None  # emphasis: each example's loss when last presented
+        self.feature_names_ = None  # names of the input columns, when known (fastnn train on a CSV)
         if input_dim is not None:
             input_dim = _checks.number("input_dim", input_dim, low=1, integer=True)
             if not all(step.fitted for step in self.preprocess):

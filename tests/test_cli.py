@@ -89,8 +89,17 @@ def test_train_then_predict_on_a_csv(tmp_path):
     result = CliRunner().invoke(main, ["predict", str(model), "--data", str(tmp_path / "d.csv"), "--target", "label",
                                        "--output", str(out)])
     assert result.exit_code == 0, result.output
-    pred = np.loadtxt(out, dtype=str)
+    pred = np.loadtxt(out, dtype=str, skiprows=1)
+    assert out.read_text().startswith("prediction")
     assert pred.shape == (120,) and np.mean(pred == y) > 0.85  # a linearly separable pair of classes
+    # The columns in another order (and an extra one): read by name, the same predictions.
+    fields = [line.split(",") for line in (tmp_path / "d.csv").read_text().splitlines()]
+    (tmp_path / "e.csv").write_text("\n".join(",".join([f[2], "extra" if i == 0 else "9", f[0], f[1]])
+                                              for i, f in enumerate(fields)) + "\n")
+    again = CliRunner().invoke(main, ["predict", str(model), "--data", str(tmp_path / "e.csv"), "--output",
+                                      str(tmp_path / "q.csv")])
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "q.csv").read_text() == out.read_text()
 
 
 def test_ctrl_c_stops_after_the_epoch_and_saves(tmp_path, monkeypatch):

@@ -226,6 +226,8 @@ class Network:
         pipeline = preprocessing.fitted(self.preprocess, X)  # fitted copies: nothing changes if a step fails
         raw_features = X.shape[1]
         X = preprocessing.apply(pipeline, X)
+        if self._theta is not None and X.shape[1] != self._layout[0, FAN_IN]:  # the kernels index by the layout
+            raise ValueError(f"the preprocessing gives {X.shape[1]} inputs but the network takes {self._layout[0, FAN_IN]}")
         val = self._check_validation(validation_data, targets, raw_features, pipeline)
         # Everything is checked: from here on the call changes the network.
         self.preprocess = pipeline

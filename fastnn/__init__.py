@@ -2,10 +2,10 @@
 
 Importing fastnn compiles nothing; kernels compile (or load from Numba's cache) at first use.
 """
-from . import activations, initializers, losses, optimizers, schedules
+from . import activations, initializers, losses, optimizers, preprocessing, sampling, schedules
 from .layers import BatchNorm, Dense
 from .network import DivergenceWarning, Network, load
 
-__all__ = ["BatchNorm", "Dense", "DivergenceWarning", "Network", "activations", "initializers", "load", "losses", "optimizers",
-           "schedules"]
+__all__ = ["BatchNorm", "Dense", "DivergenceWarning", "Network", "activations", "initializers", "load", "losses",
+           "optimizers", "preprocessing", "sampling", "schedules"]
 __version__ = "0.1.0"

@@ -36,7 +36,8 @@ def _ints(ctx, param, value):
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="One learning rate for every mode (default: a short search per mode, 0.3x, 1x, 3x a default).")
 @click.option("--target", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Also report the time and examples until the test accuracy first reaches this (per epoch).")
+              help="Also report the time and examples until the test accuracy first reaches this "
+                   "(checked about ten times per epoch).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs per configuration (seeds 0..N-1): the median and the spread.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,

@@ -10,7 +10,6 @@ import argparse
 import statistics
 
 import numba
-import numpy as np
 
 import fastnn
 from bench_vs_torch import load

@@ -9,7 +9,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 
 from bench_vs_torch import load
 from fastnn.preprocessing import PCA, Standardizer

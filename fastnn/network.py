@@ -10,7 +10,9 @@ from threadpoolctl import threadpool_limits
 from . import _checks, _io, _options, losses, optimizers, preprocessing, sampling
 from ._targets import Targets
 from .kernels import train as _train
-from .kernels.layout import ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, GAMMA_OFF, STAT_OFF, W_OFF
+from .kernels.layout import B_OFF, FAN_IN, FAN_OUT, STAT_OFF
+from ._stopping import EarlyStopping
+from ._weights import WeightAccess
 from .layers import build_layout, check_layers, fold_batch_norm, init_params, init_stats
 
 CHUNK = 512  # examples per forward/backward chunk: bounds scratch memory in full-batch mode
@@ -41,33 +43,7 @@ class DivergenceWarning(RuntimeWarning):
     """Training stopped because the loss became NaN or inf; the weights were restored."""
 
 
-class _EarlyStopping:
-    """Stop after ``patience`` epochs without a new best error; keep a copy of the best state."""
-
-    def __init__(self, patience):
-        self.patience = patience
-        self.best, self.best_epoch, self.wait, self.snapshot = np.inf, None, 0, None
-
-    def stop(self, error, epoch, net):
-        if self.patience is None:
-            return False
-        if error < self.best:
-            self.best, self.best_epoch, self.wait, self.snapshot = error, epoch, 0, net._snapshot()
-            return False
-        self.wait += 1
-        if self.wait >= self.patience:
-            net.stopped_epoch_ = epoch + 1
-            return True
-        return False
-
-    def restore_best(self, net):
-        """Leave the best state seen in place (also when the epochs ran out first)."""
-        net.best_epoch_ = None if self.best_epoch is None else self.best_epoch + 1
-        if self.snapshot is not None:
-            net._restore(self.snapshot)
-
-
-class Network:
+class Network(WeightAccess):
     """A fully connected network trained by compiled online, mini-batch or full-batch SGD.
 
     Parameters
@@ -295,7 +271,7 @@ class Network:
         # each epoch) on the training data: the epoch's mean loss belongs to earlier weights.
         score_plan = self._plan(X, CHUNK) if opts.early_stopping and val is None else None
         history = self._new_history(val, cycled)
-        rates, stopper = opts.rates.start(), _EarlyStopping(opts.early_stopping)
+        rates, stopper = opts.rates.start(), EarlyStopping(opts.early_stopping)
         classes = losses.decode_classes(T, self._targets.values) if self._targets.classification else None
         errors = np.empty(0)
         if isinstance(opts.order, sampling.Emphasis):  # start from each example's loss under the current weights
@@ -514,56 +490,6 @@ class Network:
             _checks.finite(stats.astype(self.dtype), "the statistics of X (too large for the dtype?)")
         self._bn_stats[:] = stats
         return self
-
-    # ----------------------------------------------------------------- weights
-    _SLOTS = (("W", W_OFF), ("b", B_OFF), ("alpha", ALPHA_OFF), ("gamma", GAMMA_OFF))
-
-    def _unflatten(self, flat):
-        """Per layer {"W", "b", "alpha" (PReLU)}, with batch norm {"W", "gamma", "beta", ...}."""
-        result = []
-        for l in range(len(self.layers)):
-            fan_in, fan_out = self._layout[l, FAN_IN], self._layout[l, FAN_OUT]
-            norm = self._layout[l, GAMMA_OFF] >= 0
-            d = {}
-            for name, offset_col in self._SLOTS:
-                start = self._layout[l, offset_col]
-                if start >= 0:
-                    size = fan_in * fan_out if name == "W" else fan_out
-                    d["beta" if name == "b" and norm else name] = flat[start : start + size].copy()
-            d["W"] = d["W"].reshape(fan_in, fan_out)
-            result.append(d)
-        return result
-
-    def get_weights(self):
-        """One dict per layer: {"W": (fan_in, fan_out), "b": (fan_out,), "alpha": (fan_out,) for PReLU};
-        batch-norm layers have "gamma" and "beta" (fan_out,) instead of "b". Copies."""
-        self._require_built()
-        return self._unflatten(self._theta)
-
-    def set_weights(self, weights):
-        """Replace all parameters; ``weights`` has the structure of get_weights(). Checked in full first."""
-        self._require_built()
-        expected = self._unflatten(self._theta)
-        if not isinstance(weights, (list, tuple)) or len(weights) != len(expected):
-            raise ValueError(f"weights must be a list of {len(expected)} dicts (one per layer), got {type(weights).__name__}"
-                             + (f" of length {len(weights)}" if hasattr(weights, "__len__") else ""))
-        flat = self._theta.copy()
-        for l, (got, want) in enumerate(zip(weights, expected)):
-            if not isinstance(got, dict) or set(got) != set(want):
-                raise ValueError(f"weights[{l}] must be a dict with keys {sorted(want)}, got {got!r:.80}")
-            for name, ref in want.items():
-                value = np.asarray(got[name])
-                if value.shape != ref.shape or value.dtype.kind not in "biuf":
-                    raise ValueError(f"weights[{l}][{name!r}] must be a numeric array of shape {ref.shape}, got {value.dtype} {value.shape}")
-                with np.errstate(over="ignore"):  # values beyond the dtype's range become inf: reported below
-                    _checks.finite(value.astype(self.dtype), f"weights[{l}][{name!r}]")
-        for l, got in enumerate(weights):
-            for name, offset_col in self._SLOTS + (("beta", B_OFF),):
-                if name in got:
-                    value = np.asarray(got[name]).ravel()
-                    start = self._layout[l, offset_col]
-                    flat[start : start + value.size] = value
-        self._theta[:] = flat
 
     # ----------------------------------------------------------------- files
     def save(self, path):

@@ -1,5 +1,4 @@
 """Batch normalization against central differences, the NumPy reference and its definitions."""
-import warnings
 
 import numpy as np
 import pytest

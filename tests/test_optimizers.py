@@ -7,7 +7,7 @@ import pytest
 import fastnn
 from fastnn import optimizers
 from tests import reference
-from tests.test_training import data, run_reference, tiny
+from tests.test_training import data, tiny
 
 RULES = [
     optimizers.SGD(momentum=0.7, nesterov=True),

@@ -4,7 +4,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fastnn
 from fastnn import sampling
 from tests import reference
 from tests.test_training import data, tiny

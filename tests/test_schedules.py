@@ -5,7 +5,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fastnn
 from fastnn import schedules
 from tests.test_training import data, tiny
 

@@ -1,5 +1,4 @@
 """Training semantics against the NumPy reference SGD, and behaviour on real data."""
-import warnings
 
 import numpy as np
 import pytest

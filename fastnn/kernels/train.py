@@ -376,6 +376,15 @@ def loss_and_grad(theta, grad, layout, act_params, use_blas, X, T, loss_code, tr
 
 
 @njit(**KERNEL)
+def _inference_chunk(params, ws, full, layout, act_params, use_blas, X, rows, chunk, n_parts):
+    """Inference forward pass of X[rows] (a chunk); returns its unit views."""
+    units = _chunk_units(ws, full, layout, rows.size, chunk)
+    forward_chunk(params, units, layout, act_params, use_blas, X, rows, False, np.uint64(0), ws[5], n_parts, ws[7],
+                  ws[1][:0], ws[8])  # no moving statistics to update
+    return units
+
+
+@njit(**KERNEL)
 def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts, out, errors):
     """Inference outputs of every row of X into out (n, n_outputs).
 
@@ -391,9 +400,7 @@ def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts
     total = 0.0
     for c0 in range(0, n, chunk):
         r = rows[c0 : c0 + chunk]
-        units = _chunk_units(ws, full, layout, r.size, chunk)
-        forward_chunk(params, units, layout, act_params, use_blas, X, r, False, np.uint64(0), ws[5], n_parts, ws[7],
-                      theta[:0], ws[8])
+        units = _inference_chunk(params, ws, full, layout, act_params, use_blas, X, r, chunk, n_parts)
         A = units[2][L - 1]
         out[c0 : c0 + r.size] = A
         if T.shape[0] > 0:
@@ -418,9 +425,7 @@ def net_input_moments(theta, layout, act_params, use_blas, X, l, chunk, n_parts,
     count = 0
     for c0 in range(0, X.shape[0], chunk):
         r = rows[c0 : c0 + chunk]
-        units = _chunk_units(ws, full, sub, r.size, chunk)
-        forward_chunk(params, units, sub, act_params, use_blas, X, r, False, np.uint64(0), ws[5], n_parts, ws[7],
-                      theta[:0], ws[8])
+        units = _inference_chunk(params, ws, full, sub, act_params, use_blas, X, r, chunk, n_parts)
         count = merge_moments(count, mean, m2, units[1][l])
     for j in range(var.size):
         var[j] = m2[j] / count

@@ -71,6 +71,24 @@ def rprop_step(w, g, step, g_prev, scale, eta_plus, eta_minus, step_min, step_ma
 
 
 @njit(**KERNEL, inline="always")
+def _dbd_params(hp, f):
+    """Delta-bar-delta's (kappa, phi, (smoothing, 1 - smoothing), gain_min, gain_max) in dtype f."""
+    return f(hp[0]), f(hp[1]), (f(hp[2]), f(1.0 - hp[2])), f(hp[3]), f(hp[4])
+
+
+@njit(**KERNEL, inline="always")
+def _rmsprop_params(hp, f):
+    """RMSprop's ((rho, 1 - rho), eps) in dtype f."""
+    return (f(hp[0]), f(1.0 - hp[0])), f(hp[1])
+
+
+@njit(**KERNEL, inline="always")
+def _layer_end(layout, l, size):
+    """End of layer l's parameters in theta: where the next layer's W starts."""
+    return layout[l + 1, W_OFF] if l + 1 < layout.shape[0] else size
+
+
+@njit(**KERNEL, inline="always")
 def update_slice(code, hp, theta, grad, s0, s1, eta, mu, nesterov, t, scale):
     """Apply rule ``code`` to the 1-D slice theta, with its gradient and state rows s0, s1
     (rules with one state row ignore s1).
@@ -86,11 +104,11 @@ def update_slice(code, hp, theta, grad, s0, s1, eta, mu, nesterov, t, scale):
         for i in range(n):
             theta[i], s0[i] = sgd_step(theta[i], grad[i], s0[i], eta, mu, nesterov)
     elif code == DELTA_BAR_DELTA:
-        kappa, phi, avg, lo, hi = f(hp[0]), f(hp[1]), (f(hp[2]), f(1.0 - hp[2])), f(hp[3]), f(hp[4])
+        kappa, phi, avg, lo, hi = _dbd_params(hp, f)
         for i in range(n):
             theta[i], s0[i], s1[i] = delta_bar_delta_step(theta[i], grad[i], s0[i], s1[i], eta, kappa, phi, avg, lo, hi)
     elif code == RMSPROP:
-        rho, eps = (f(hp[0]), f(1.0 - hp[0])), f(hp[1])
+        rho, eps = _rmsprop_params(hp, f)
         for i in range(n):
             theta[i], s0[i] = rmsprop_step(theta[i], grad[i], s0[i], eta, rho, eps)
     elif code == ADAM:
@@ -122,7 +140,7 @@ def apply_update(code, hp, theta, grad, state, layout, layer_scale, weight_decay
     L = layout.shape[0]
     for l in range(L):
         w0, b0 = layout[l, W_OFF], layout[l, B_OFF]
-        end = layout[l + 1, W_OFF] if l + 1 < L else theta.size
+        end = _layer_end(layout, l, theta.size)
         if weight_decay != 0.0:
             gW, W = grad[w0:b0], theta[w0:b0]
             for i in range(gW.size):
@@ -208,7 +226,7 @@ def _decaying(code, views):
 def catch_up_rows(code, x, nz, last, t, views, factors):
     """Bring the first-layer rows of the non-zeros of x up to update t before the forward pass
     reads them, when the idle steps move the weights (SGD with momentum). Other rules fold the
-    idle decay into the update (lazy_row): a separate pass over the rows costs an L2 miss per
+    idle decay into the update (lazy_rows): a separate pass over the rows costs an L2 miss per
     row, as the forward pass in between evicts them from L1."""
     W = views[0]
     drifts, S = _decaying(code, views)
@@ -245,7 +263,7 @@ def lazy_rows(code, hp, views, x, d, nz, m, last, t, factors, eta, mu, nesterov)
                 W[k, j], S0[k, j] = sgd_step(W[k, j], x[k] * d[j], S0[k, j], eta, mu, nesterov)
             last[k] = t
     elif code == DELTA_BAR_DELTA:
-        kappa, phi, avg, lo, hi = f(hp[0]), f(hp[1]), (f(hp[2]), f(1.0 - hp[2])), f(hp[3]), f(hp[4])
+        kappa, phi, avg, lo, hi = _dbd_params(hp, f)
         for q in range(m):
             k = nz[q]
             factor = factors[0, t - 1 - last[k]]
@@ -254,7 +272,7 @@ def lazy_rows(code, hp, views, x, d, nz, m, last, t, factors, eta, mu, nesterov)
                                                                    eta, kappa, phi, avg, lo, hi)
             last[k] = t
     else:  # RMSPROP
-        rho, eps = (f(hp[0]), f(1.0 - hp[0])), f(hp[1])
+        rho, eps = _rmsprop_params(hp, f)
         for q in range(m):
             k = nz[q]
             factor = factors[0, t - 1 - last[k]]
@@ -273,6 +291,6 @@ def lazy_update(code, hp, theta, grad, state, layout, layer_scale, eta, mu, nest
     L = layout.shape[0]
     for l in range(L):
         start = layout[l, B_OFF] if l == 0 else layout[l, W_OFF]
-        end = layout[l + 1, W_OFF] if l + 1 < L else theta.size
+        end = _layer_end(layout, l, theta.size)
         _update_range(code, hp, theta, grad, state, start, end, eta * layer_scale[l], mu, nesterov, t, layer_scale[l])
         grad[start:end] = 0.0

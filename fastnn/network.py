@@ -7,7 +7,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import _checks, _io, _options, losses, optimizers, preprocessing, sampling
+from . import _checks, _io, _options, device as _device, losses, optimizers, preprocessing, sampling
 from ._targets import Targets
 from .kernels import train as _train
 from .kernels.layout import B_OFF, FAN_IN, FAN_OUT, STAT_OFF
@@ -19,6 +19,7 @@ CHUNK = 512  # examples per forward/backward chunk: bounds scratch memory in ful
 BLAS_MIN_ROWS = 16  # below this many rows per chunk the row loops beat a BLAS call
 SPARSE_INPUT_DENSITY = 0.5  # inputs with fewer non-zeros than this use the zero-skipping loops
 PARALLEL_MIN_ROWS = 32  # chunks this large are split over numba.get_num_threads() threads
+CUDA_CHUNK = 4096  # examples per chunk on the GPU (more rows per kernel launch; memory is plentiful)
 
 
 def _threads():
@@ -62,6 +63,10 @@ class Network(WeightAccess):
         E.g. ``[Standardizer(), PCA(0.9, whiten=True)]``: fitted on the training data at the
         first ``fit`` (steps already fitted are kept), applied to every X the network sees,
         saved with it.
+    device : {"cpu", "cuda"}, default "cpu"
+        Where ``fit`` trains: "cuda" runs the same training with numba.cuda kernels on an
+        NVIDIA GPU (needs the ``fastnn[cuda]`` extra and a GPU; the error says which is
+        missing). Prediction and evaluation run on the CPU; the weights are the same arrays.
 
     Notes
     -----
@@ -71,7 +76,9 @@ class Network(WeightAccess):
     one thread.
     """
 
-    def __init__(self, layers, loss="cross_entropy", dtype="float32", seed=None, input_dim=None, preprocess=None):
+    def __init__(self, layers, loss="cross_entropy", dtype="float32", seed=None, input_dim=None, preprocess=None,
+                 device="cpu"):
+        self.device = _device.check(device)
         self.layers = check_layers(layers)
         self.preprocess = preprocessing.check_pipeline(preprocess)
         self.loss = loss
@@ -129,7 +136,7 @@ class Network(WeightAccess):
     # ----------------------------------------------------------------- training
     def fit(self, X, y, mode="minibatch", epochs=1, lr=0.01, batch_size=None, momentum=0.0, nesterov=False,
             weight_decay=0.0, optimizer=None, layer_scaling=None, early_stopping=None, validation_data=None,
-            shuffle=True, order=None, bn_statistics="moving", verbose=False, callback=None):
+            shuffle=True, order=None, bn_statistics="moving", verbose=False, callback=None, device=None):
         """Train on (X, y), continuing from the current weights and optimizer state.
 
         Parameters
@@ -181,6 +188,10 @@ class Network(WeightAccess):
         callback : callable, optional
             Called after every epoch as callback(net, epoch) (epoch counts from 1, history_
             is up to date); returning True stops training after that epoch.
+        device : {"cpu", "cuda"}, optional
+            Where this call trains (default: the network's ``device``). On "cuda" the data,
+            weights and optimizer state go to the GPU once per call; the weights come back
+            after every epoch (validation, early stopping and callbacks read them).
 
         Returns
         -------
@@ -194,6 +205,7 @@ class Network(WeightAccess):
         _checks.same_length(X, y)
         opts = _options.check(X.shape[0], self.dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_decay,
                               optimizer, layer_scaling, early_stopping, shuffle, bn_statistics, self._batch_norm, order)
+        device = self.device if device is None else _device.check(device)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable as callback(net, epoch), got {callback!r}")
         targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
@@ -211,7 +223,7 @@ class Network(WeightAccess):
             self._build(raw_features, X.shape[1])
         self._targets = targets
         self._use_optimizer(opts.optimizer, opts.rates.table(0, 0, 1)[0][0])
-        self._run_epochs(X, T, val, opts, verbose, callback)
+        self._run_epochs(X, T, val, opts, verbose, callback, device)
         if opts.bn_statistics == "training_set" and self._batch_norm and not self.diverged_:
             self._set_bn_statistics(X)  # X is already preprocessed
         return self
@@ -234,7 +246,7 @@ class Network(WeightAccess):
         Tv = targets.encode(validation_data[1], self._n_outputs(), self.dtype, name="validation_data[1]")
         return Xv, Tv
 
-    def _plan(self, X, batch_size, train=False):
+    def _plan(self, X, batch_size, train=False, device="cpu"):
         """(chunk size, per-layer BLAS flags, thread parts) for batches of ``batch_size`` rows of X.
 
         Training with batch norm needs a whole batch in one chunk (its statistics), plus one
@@ -243,7 +255,7 @@ class Network(WeightAccess):
         if train and self._batch_norm:
             chunk = min(batch_size + 1, X.shape[0])
         else:
-            chunk = min(batch_size, CHUNK, X.shape[0])
+            chunk = min(batch_size, CUDA_CHUNK if device == "cuda" else CHUNK, X.shape[0])
         dense_input = np.count_nonzero(X) >= SPARSE_INPUT_DENSITY * X.size
         use_blas = np.zeros(len(self.layers), dtype=np.int64)
         if chunk >= BLAS_MIN_ROWS:
@@ -258,9 +270,9 @@ class Network(WeightAccess):
         fan_in = self._layout[:, FAN_IN].astype(np.float64)
         return 1.0 / np.sqrt(fan_in) if layer_scaling == "fan_in" else np.ones_like(fan_in)
 
-    def _run_epochs(self, X, T, val, opts, verbose, callback):
+    def _run_epochs(self, X, T, val, opts, verbose, callback, device):
         n = X.shape[0]
-        plan = self._plan(X, opts.batch_size, train=True)
+        plan = self._plan(X, opts.batch_size, train=True, device=device)
         opt, cycled = opts.optimizer, getattr(opts.rates, "cycle_momentum", None) is not None
         plain = isinstance(opt, optimizers.SGD) and opt.momentum == 0.0 and not cycled
         # Plain SGD on a batch that fits one chunk is applied during backpropagation.
@@ -278,11 +290,16 @@ class Network(WeightAccess):
             errors = np.empty(n)
             self._forward(X, T, errors=errors)
         self.example_errors_ = errors if errors.size else None
+        trainer = None
+        if device == "cuda":  # data, weights and state go to the GPU once per fit
+            from .cuda.train import Trainer
+
+            trainer = Trainer(self._theta, self._opt_state, self._bn_stats, self._layout, self._act_params, X, T, plan[0])
         t0 = 0
         with _blas_threads(max(plan[2], val_plan[2] if val_plan else 1)):
             for epoch in range(opts.epochs):
                 lr, mom = rates.table(epoch, t0, opts.steps_per_epoch(n))
-                total, elapsed = self._epoch(X, T, plan, grad, fused, opts, lr, mom, classes, errors)
+                total, elapsed = self._epoch(X, T, plan, grad, fused, opts, lr, mom, classes, errors, trainer)
                 if not np.isfinite(total):
                     self._warn_divergence(epoch, total, lr, stopper)
                     break
@@ -337,11 +354,11 @@ class Network(WeightAccess):
     def _restore(self, snapshot):
         self._theta[:], self._opt_state[:], self._opt_steps, self._bn_stats[:] = snapshot
 
-    def _epoch(self, X, T, plan, grad, fused, opts, lr, mom, classes, errors):
+    def _epoch(self, X, T, plan, grad, fused, opts, lr, mom, classes, errors, trainer=None):
         """One compiled epoch; returns (summed loss, seconds). A non-finite loss restores the weights.
 
         classes: class index per example (orders by class); errors: each example's last loss,
-        updated by the epoch (emphasis; empty otherwise)."""
+        updated by the epoch (emphasis; empty otherwise); trainer: the GPU's copies (device="cuda")."""
         n = X.shape[0]
         chunk, use_blas, n_parts = plan
         order = sampling.epoch_order(opts.order, n, opts.batch_size, classes, self._rng, errors)
@@ -350,12 +367,16 @@ class Network(WeightAccess):
             mom = np.full(lr.size, getattr(opt, "momentum", 0.0))
         key = np.uint64(self._rng.integers(0, 2**63))
         saved = self._snapshot()
+        rest = (lr, mom, opt.code, opt.hyperparams(), getattr(opt, "nesterov", False), opts.weight_decay,
+                self._layer_scale(opts.layer_scaling), self._opt_steps, self._loss_code, fused, key, errors)
         t0 = time.perf_counter()
-        total, steps = _train.train_epoch(
-            self._theta, grad, self._opt_state, self._bn_stats, self._layout, self._act_params, use_blas, X, T, order,
-            opts.batch_size,
-            chunk, n_parts, lr, mom, opt.code, opt.hyperparams(), getattr(opt, "nesterov", False), opts.weight_decay,
-            self._layer_scale(opts.layer_scaling), self._opt_steps, self._loss_code, fused, key, errors)
+        if trainer is None:
+            total, steps = _train.train_epoch(self._theta, grad, self._opt_state, self._bn_stats, self._layout,
+                                              self._act_params, use_blas, X, T, order, opts.batch_size, chunk, n_parts,
+                                              *rest)
+        else:
+            total, steps = trainer.epoch(order, opts.batch_size, *rest)
+            trainer.download(self._theta, self._opt_state, self._bn_stats)
         elapsed = time.perf_counter() - t0
         self._opt_steps += steps
         # The loss is measured before each update, so the last updates of an epoch can break
@@ -363,6 +384,8 @@ class Network(WeightAccess):
         if not (np.isfinite(total) and np.isfinite(self._theta).all() and np.isfinite(self._opt_state).all()
                 and np.isfinite(self._bn_stats).all()):
             self._restore(saved)
+            if trainer is not None:
+                trainer.upload(self._theta, self._opt_state, self._bn_stats)
             total = np.inf if np.isfinite(total) else total
         return total, elapsed
 

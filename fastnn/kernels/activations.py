@@ -5,6 +5,8 @@ Numba can also compile for the GPU. PReLU and RReLU are leaky ReLUs whose slope 
 caller supplies per unit (PReLU: a learned parameter) or per unit and example
 (RReLU while training: a counter-based random draw, see ``uniform_hash``).
 """
+import math
+
 import numpy as np
 from numba import njit
 
@@ -89,9 +91,9 @@ def act_forward(code, z, p1):
     if code == LEAKY_RELU or code == RRELU or code == PRELU:
         return z if z > 0.0 else p1 * z
     if code == ELU:
-        return z if z > 0.0 else p1 * np.expm1(z)
+        return z if z > 0.0 else p1 * math.expm1(z)
     if code == SELU:
-        return SELU_LAMBDA * z if z > 0.0 else SELU_LAMBDA * SELU_ALPHA * np.expm1(z)
+        return SELU_LAMBDA * z if z > 0.0 else SELU_LAMBDA * SELU_ALPHA * math.expm1(z)
     return z
 
 
@@ -148,22 +150,29 @@ def unit_slope(code, p1, p2, alpha, j, train, key, layer, row):
 
 
 @njit(**KERNEL)
+def softmax_row(Z, A, b):
+    """A[b] = softmax(Z[b])."""
+    m = Z.shape[1]
+    zmax = Z[b, 0]
+    for j in range(1, m):
+        zmax = max(zmax, Z[b, j])
+    s = 0.0
+    for j in range(m):
+        # Shifting by the row maximum keeps exp() from overflowing.
+        e = fast_exp(Z[b, j] - zmax)
+        A[b, j] = e
+        s += e
+    for j in range(m):
+        A[b, j] /= s
+
+
+@njit(**KERNEL)
 def activate(Z, A, code, p1, p2, alpha, train, key, layer, rows):
     """A = f(Z) row by row (softmax over each row); rows[b] is example b's index (RReLU draws)."""
     B, m = Z.shape
     if code == SOFTMAX:
         for b in range(B):
-            zmax = Z[b, 0]
-            for j in range(1, m):
-                zmax = max(zmax, Z[b, j])
-            s = 0.0
-            for j in range(m):
-                # Shifting by the row maximum keeps exp() from overflowing.
-                e = fast_exp(Z[b, j] - zmax)
-                A[b, j] = e
-                s += e
-            for j in range(m):
-                A[b, j] /= s
+            softmax_row(Z, A, b)
         return
     # The common activations get loops of their own (vectorised); the rest go element by element.
     if code == TANH:
@@ -191,19 +200,25 @@ def activate(Z, A, code, p1, p2, alpha, train, key, layer, rows):
 
 
 @njit(**KERNEL)
+def prelu_backward_column(dZ, Z, alpha, dalpha, scale, j):
+    """PReLU unit j: dZ[:, j] *= f'(Z[:, j]) and dalpha[j] += scale * dL/dalpha[j]. A column at a
+    time, so that dalpha may alias alpha (fused SGD updates theta in place): dZ uses the old
+    slope before the slope moves."""
+    g = 0.0
+    for b in range(Z.shape[0]):
+        if Z[b, j] <= 0.0:
+            g += dZ[b, j] * Z[b, j]
+            dZ[b, j] *= alpha[j]
+    dalpha[j] += scale * g
+
+
+@njit(**KERNEL)
 def activation_backward(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, train, key, layer, rows):
     """dZ *= f'(Z) in place (dZ holds dL/dA on entry); PReLU: dalpha += scale * dL/dalpha."""
     B, m = Z.shape
     if code == PRELU:
-        # Column by column, so that dalpha may alias alpha (fused SGD updates theta in place):
-        # dZ uses the old slope before the slope moves.
         for j in range(m):
-            g = 0.0
-            for b in range(B):
-                if Z[b, j] <= 0.0:
-                    g += dZ[b, j] * Z[b, j]
-                    dZ[b, j] *= alpha[j]
-            dalpha[j] += scale * g
+            prelu_backward_column(dZ, Z, alpha, dalpha, scale, j)
         return
     if code == TANH:
         for b in range(B):

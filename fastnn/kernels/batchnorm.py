@@ -17,6 +17,26 @@ from .options import KERNEL
 MEAN, VAR, INV_STD = 0, 1, 2
 
 
+# The formulas, once for the CPU loops below and the GPU's thread per unit (fastnn.cuda).
+
+
+@njit(**KERNEL, inline="always")
+def inverse_std(var, eps):
+    return 1.0 / math.sqrt(var + eps)  # eps: a constant input gives x_hat = 0, not 0 / 0
+
+
+@njit(**KERNEL, inline="always")
+def moving_average(old, value, momentum):
+    return momentum * old + (1.0 - momentum) * value
+
+
+@njit(**KERNEL, inline="always")
+def input_grad(dy, xh, gamma, inv_std, B, s1, s2):
+    """dL/dZ of one entry from dY = dL/d(gamma x_hat + beta), s1 = sum dY and s2 = sum dY x_hat
+    over the batch's B rows (Ioffe & Szegedy 2015, section 3, for x = Z)."""
+    return gamma * inv_std / B * (B * dy - s1 - xh * s2)
+
+
 @njit(**KERNEL)
 def batch_norm_forward(Z, Xh, gamma, beta, eps, bn, u0):
     """Z (= x W) <- gamma * x_hat + beta with x_hat = (Z - batch mean) / sqrt(batch var + eps), written
@@ -37,7 +57,7 @@ def batch_norm_forward(Z, Xh, gamma, beta, eps, bn, u0):
             var[j] += dev * dev
     for j in range(m):
         var[j] /= B
-        inv_std[j] = 1.0 / math.sqrt(var[j] + eps)  # eps: a constant input gives x_hat = 0, not 0 / 0
+        inv_std[j] = inverse_std(var[j], eps)
     f = Z.dtype.type
     for r in range(B):
         for j in range(m):
@@ -52,8 +72,8 @@ def update_moving_averages(stats, s0, bn, u0, m, momentum, batch):
     batch / (batch - 1) times it, as in Ioffe & Szegedy's inference statistics."""
     unbias = batch / (batch - 1.0)
     for j in range(m):
-        stats[s0 + j] = momentum * stats[s0 + j] + (1.0 - momentum) * bn[MEAN, u0 + j]
-        stats[s0 + m + j] = momentum * stats[s0 + m + j] + (1.0 - momentum) * unbias * bn[VAR, u0 + j]
+        stats[s0 + j] = moving_average(stats[s0 + j], bn[MEAN, u0 + j], momentum)
+        stats[s0 + m + j] = moving_average(stats[s0 + m + j], unbias * bn[VAR, u0 + j], momentum)
 
 
 @njit(**KERNEL)
@@ -73,7 +93,7 @@ def batch_norm_backward(dY, Xh, gamma, bn, u0, dgamma, dbeta, scale):
     f = dY.dtype.type
     for r in range(B):
         for j in range(m):
-            dY[r, j] = f(gamma[j] * inv_std[j] / B * (B * dY[r, j] - s1[j] - Xh[r, j] * s2[j]))
+            dY[r, j] = f(input_grad(dY[r, j], Xh[r, j], gamma[j], inv_std[j], B, s1[j], s2[j]))
     for j in range(m):
         dgamma[j] += scale * s2[j]
         dbeta[j] += scale * s1[j]

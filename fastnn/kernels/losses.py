@@ -2,7 +2,8 @@
 
 dZ is the derivative of the *summed* loss; callers scale by 1/batch.
 """
-import numpy as np
+import math
+
 from numba import njit
 
 from .activations import LOGISTIC, SOFTMAX
@@ -17,8 +18,8 @@ CROSS_ENTROPY = 1  # softmax: -sum_k t_k log y_k; logistic: -sum_k t log y + (1 
 def _softplus(z):
     # log(1 + exp(z)) without overflow for large z and without losing log1p accuracy for small.
     if z > 0.0:
-        return z + np.log1p(np.exp(-z))
-    return np.log1p(np.exp(z))
+        return z + math.log1p(math.exp(-z))
+    return math.log1p(math.exp(z))
 
 
 @njit(**KERNEL)
@@ -27,47 +28,43 @@ def output_delta(Z, A, T, rows, loss_code, act_code, dZ, errors):
     empty, errors[rows[r]] = the loss of row r (emphasis orders read them).
 
     dZ becomes dL/dZ (cross-entropy) or dL/dA (MSE).
+    """
+    total = 0.0
+    for r in range(Z.shape[0]):
+        loss = row_delta(Z, A, T, r, rows[r], loss_code, act_code, dZ)
+        if errors.size > 0:
+            errors[rows[r]] = loss
+        total += loss
+    return total
+
+
+@njit(**KERNEL)
+def row_delta(Z, A, T, r, i, loss_code, act_code, dZ):
+    """The loss of row r of a chunk against its target T[i]; overwrites dZ[r].
 
     Cross-entropy is only paired with its canonical output (softmax, logistic), where
     dL/dZ = A - T; MSE may follow any output activation, so the caller applies f'(Z).
     """
-    B, m = Z.shape
-    total = 0.0
+    m = Z.shape[1]
+    loss = 0.0
     if loss_code == CROSS_ENTROPY and act_code == SOFTMAX:
-        for r in range(B):
-            zmax = Z[r, 0]
-            for j in range(1, m):
-                zmax = max(zmax, Z[r, j])
-            s = 0.0
-            for j in range(m):
-                s += fast_exp(Z[r, j] - zmax)
-            lse = zmax + np.log(s)  # log-sum-exp: the loss from Z, not log(A), so A = 0 is no -inf
-            row = 0.0
-            for j in range(m):
-                row += T[rows[r], j] * (lse - Z[r, j])
-                dZ[r, j] = A[r, j] - T[rows[r], j]
-            total += _record(errors, rows[r], row)
-        return total
-    if loss_code == CROSS_ENTROPY and act_code == LOGISTIC:
-        for r in range(B):
-            row = 0.0
-            for j in range(m):
-                row += _softplus(Z[r, j]) - T[rows[r], j] * Z[r, j]
-                dZ[r, j] = A[r, j] - T[rows[r], j]
-            total += _record(errors, rows[r], row)
-        return total
-    for r in range(B):
-        row = 0.0
+        zmax = Z[r, 0]
+        for j in range(1, m):
+            zmax = max(zmax, Z[r, j])
+        s = 0.0
         for j in range(m):
-            e = A[r, j] - T[rows[r], j]
-            row += 0.5 * e * e
+            s += fast_exp(Z[r, j] - zmax)
+        lse = zmax + math.log(s)  # log-sum-exp: the loss from Z, not log(A), so A = 0 is no -inf
+        for j in range(m):
+            loss += T[i, j] * (lse - Z[r, j])
+            dZ[r, j] = A[r, j] - T[i, j]
+    elif loss_code == CROSS_ENTROPY and act_code == LOGISTIC:
+        for j in range(m):
+            loss += _softplus(Z[r, j]) - T[i, j] * Z[r, j]
+            dZ[r, j] = A[r, j] - T[i, j]
+    else:
+        for j in range(m):
+            e = A[r, j] - T[i, j]
+            loss += 0.5 * e * e
             dZ[r, j] = e  # dL/dA: the caller multiplies by f'(Z) (activation_backward)
-        total += _record(errors, rows[r], row)
-    return total
-
-
-@njit(**KERNEL, inline="always")
-def _record(errors, i, loss):
-    if errors.size > 0:
-        errors[i] = loss
     return loss

@@ -67,19 +67,53 @@ def rprop_step(w, g, step, g_prev, scale, eta_plus, eta_minus, step_min, step_ma
     elif agree < 0:
         step = max(step * eta_minus, step_min)
         g = g - g  # zero of g's dtype
-    return w - scale * np.sign(g) * step, step, g
+    if g > 0:
+        w = w - scale * step
+    elif g < 0:
+        w = w + scale * step
+    return w, step, g
 
 
 @njit(**KERNEL, inline="always")
-def _dbd_params(hp, f):
-    """Delta-bar-delta's (kappa, phi, (smoothing, 1 - smoothing), gain_min, gain_max) in dtype f."""
-    return f(hp[0]), f(hp[1]), (f(hp[2]), f(1.0 - hp[2])), f(hp[3]), f(hp[4])
+def rule_coefficients(code, hp, eta, mu, t, scale, f):
+    """The scalars rule ``code``'s step takes, in dtype f, for its t-th update at rate eta
+    (momentum mu, Rprop's layer scale): a 7-tuple, unused entries zero. Made once per update
+    (or per thread on the GPU), so a Python float never turns float32 arithmetic into float64.
+
+    SGD (eta, mu); delta-bar-delta (eta, kappa, phi, smoothing, 1 - smoothing, gain_min,
+    gain_max); RMSprop (eta, rho, 1 - rho, eps); Adam (eta_t, beta1, 1 - beta1, beta2,
+    1 - beta2, eps_t); Rprop (scale, eta_plus, eta_minus, step_min, step_max).
+    """
+    z = f(0.0)
+    if code == SGD:
+        return f(eta), f(mu), z, z, z, z, z
+    if code == DELTA_BAR_DELTA:
+        return f(eta), f(hp[0]), f(hp[1]), f(hp[2]), f(1.0 - hp[2]), f(hp[3]), f(hp[4])
+    if code == RMSPROP:
+        return f(eta), f(hp[0]), f(1.0 - hp[0]), f(hp[1]), z, z, z
+    if code == ADAM:
+        root_c2 = math.sqrt(1.0 - hp[1] ** t)
+        return f(eta * root_c2 / (1.0 - hp[0] ** t)), f(hp[0]), f(1.0 - hp[0]), f(hp[1]), f(1.0 - hp[1]), \
+            f(hp[2] * root_c2), z
+    return f(scale), f(hp[0]), f(hp[1]), f(hp[2]), f(hp[3]), z, z  # RPROP
 
 
 @njit(**KERNEL, inline="always")
-def _rmsprop_params(hp, f):
-    """RMSprop's ((rho, 1 - rho), eps) in dtype f."""
-    return (f(hp[0]), f(1.0 - hp[0])), f(hp[1])
+def rule_step(code, w, g, s0, s1, c, nesterov):
+    """One step of rule ``code`` on one weight: (w, s0, s1) from the gradient g, the state and
+    the coefficients c of rule_coefficients. The GPU's thread per weight; the CPU loops call
+    the step functions directly (a loop per rule vectorises)."""
+    if code == SGD:
+        w, s0 = sgd_step(w, g, s0, c[0], c[1], nesterov)
+    elif code == DELTA_BAR_DELTA:
+        w, s0, s1 = delta_bar_delta_step(w, g, s0, s1, c[0], c[1], c[2], (c[3], c[4]), c[5], c[6])
+    elif code == RMSPROP:
+        w, s0 = rmsprop_step(w, g, s0, c[0], (c[1], c[2]), c[3])
+    elif code == ADAM:
+        w, s0, s1 = adam_step(w, g, s0, s1, c[0], (c[1], c[2]), (c[3], c[4]), c[5])
+    else:  # RPROP
+        w, s0, s1 = rprop_step(w, g, s0, s1, c[0], c[1], c[2], c[3], c[4])
+    return w, s0, s1
 
 
 @njit(**KERNEL, inline="always")
@@ -97,30 +131,27 @@ def update_slice(code, hp, theta, grad, s0, s1, eta, mu, nesterov, t, scale):
     slices: a loop over range(i0, i1) keeps Numba's negative-index fix-up and a slice
     state[:, i0:i1] is non-contiguous; either stops LLVM from vectorising (5-10x slower).
     """
-    f = theta.dtype.type
-    eta, mu = f(eta), f(mu)
+    c = rule_coefficients(code, hp, eta, mu, t, scale, theta.dtype.type)
     n = theta.size
     if code == SGD:
         for i in range(n):
-            theta[i], s0[i] = sgd_step(theta[i], grad[i], s0[i], eta, mu, nesterov)
+            theta[i], s0[i] = sgd_step(theta[i], grad[i], s0[i], c[0], c[1], nesterov)
     elif code == DELTA_BAR_DELTA:
-        kappa, phi, avg, lo, hi = _dbd_params(hp, f)
+        avg = (c[3], c[4])
         for i in range(n):
-            theta[i], s0[i], s1[i] = delta_bar_delta_step(theta[i], grad[i], s0[i], s1[i], eta, kappa, phi, avg, lo, hi)
+            theta[i], s0[i], s1[i] = delta_bar_delta_step(theta[i], grad[i], s0[i], s1[i], c[0], c[1], c[2], avg, c[5],
+                                                          c[6])
     elif code == RMSPROP:
-        rho, eps = _rmsprop_params(hp, f)
+        rho = (c[1], c[2])
         for i in range(n):
-            theta[i], s0[i] = rmsprop_step(theta[i], grad[i], s0[i], eta, rho, eps)
+            theta[i], s0[i] = rmsprop_step(theta[i], grad[i], s0[i], c[0], rho, c[3])
     elif code == ADAM:
-        beta1, beta2 = (f(hp[0]), f(1.0 - hp[0])), (f(hp[1]), f(1.0 - hp[1]))
-        root_c2 = math.sqrt(1.0 - hp[1] ** t)
-        eta_t, eps_t = f(eta * root_c2 / (1.0 - hp[0] ** t)), f(hp[2] * root_c2)
+        beta1, beta2 = (c[1], c[2]), (c[3], c[4])
         for i in range(n):
-            theta[i], s0[i], s1[i] = adam_step(theta[i], grad[i], s0[i], s1[i], eta_t, beta1, beta2, eps_t)
+            theta[i], s0[i], s1[i] = adam_step(theta[i], grad[i], s0[i], s1[i], c[0], beta1, beta2, c[5])
     else:  # RPROP
-        up, down, lo, hi, s = f(hp[0]), f(hp[1]), f(hp[2]), f(hp[3]), f(scale)
         for i in range(n):
-            theta[i], s0[i], s1[i] = rprop_step(theta[i], grad[i], s0[i], s1[i], s, up, down, lo, hi)
+            theta[i], s0[i], s1[i] = rprop_step(theta[i], grad[i], s0[i], s1[i], c[0], c[1], c[2], c[3], c[4])
 
 
 @njit(**KERNEL, inline="always")
@@ -253,31 +284,29 @@ def lazy_rows(code, hp, views, x, d, nz, m, last, t, factors, eta, mu, nesterov)
     with the rule chosen inside ran 25% slower. The 2-D arrays are indexed, not cut into row
     views: each view costs two atomic reference counts, three times the arithmetic here."""
     W, S0, S1 = views
-    f = W.dtype.type
-    eta = f(eta)
+    c = rule_coefficients(code, hp, eta, mu, t, 1.0, W.dtype.type)
     if code == SGD:
-        mu = f(mu)
         for q in range(m):
             k = nz[q]
             for j in range(W.shape[1]):
-                W[k, j], S0[k, j] = sgd_step(W[k, j], x[k] * d[j], S0[k, j], eta, mu, nesterov)
+                W[k, j], S0[k, j] = sgd_step(W[k, j], x[k] * d[j], S0[k, j], c[0], c[1], nesterov)
             last[k] = t
     elif code == DELTA_BAR_DELTA:
-        kappa, phi, avg, lo, hi = _dbd_params(hp, f)
+        avg = (c[3], c[4])
         for q in range(m):
             k = nz[q]
             factor = factors[0, t - 1 - last[k]]
             for j in range(W.shape[1]):
                 W[k, j], S0[k, j], S1[k, j] = delta_bar_delta_step(W[k, j], x[k] * d[j], S0[k, j], S1[k, j] * factor,
-                                                                   eta, kappa, phi, avg, lo, hi)
+                                                                   c[0], c[1], c[2], avg, c[5], c[6])
             last[k] = t
     else:  # RMSPROP
-        rho, eps = _rmsprop_params(hp, f)
+        rho = (c[1], c[2])
         for q in range(m):
             k = nz[q]
             factor = factors[0, t - 1 - last[k]]
             for j in range(W.shape[1]):
-                W[k, j], S0[k, j] = rmsprop_step(W[k, j], x[k] * d[j], S0[k, j] * factor, eta, rho, eps)
+                W[k, j], S0[k, j] = rmsprop_step(W[k, j], x[k] * d[j], S0[k, j] * factor, c[0], rho, c[3])
             last[k] = t
 
 

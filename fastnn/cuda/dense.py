@@ -1,0 +1,93 @@
+"""The affine part of a Dense layer on the GPU (twins of :mod:`fastnn.kernels.dense`).
+
+Every product is one tiled kernel pattern: a block computes a TILE x TILE tile of the result,
+staging TILE x TILE tiles of both operands through shared memory, so each operand element is
+read from global memory once per tile instead of once per product term.
+"""
+from numba import cuda
+
+from .launch import TILE, TILE_STRIDE
+
+
+@cuda.jit(device=True)
+def _tiled_product(A, a_t, B, b_t, n_k):
+    """This thread's entry (i, j) of op(A) @ op(B), op(X) = X.T when x_t, summed over k < n_k,
+    or zero outside the result. Every thread of the block calls it (the tiles are shared).
+
+    Threads read the operands along their contiguous axis (coalesced); a transposed operand is
+    stored transposed into its tile (TILE_STRIDE keeps those stores off one bank)."""
+    # The tiles are TILE x TILE_STRIDE (compile-time shapes); blocks are T x T threads, T <= TILE
+    # (the simulator tests launch smaller blocks).
+    sA = cuda.shared.array((TILE, TILE_STRIDE), dtype=A.dtype)
+    sB = cuda.shared.array((TILE, TILE_STRIDE), dtype=B.dtype)
+    T = cuda.blockDim.x
+    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+    i0, j0 = cuda.blockIdx.y * T, cuda.blockIdx.x * T
+    n_i = A.shape[1] if a_t else A.shape[0]
+    n_j = B.shape[0] if b_t else B.shape[1]
+    zero = A.dtype.type(0)
+    acc = zero
+    for k0 in range(0, n_k, T):
+        if a_t:  # op(A)[i, k] = A[k, i]
+            k, i = k0 + ty, i0 + tx
+            sA[tx, ty] = A[k, i] if k < n_k and i < n_i else zero
+        else:
+            i, k = i0 + ty, k0 + tx
+            sA[ty, tx] = A[i, k] if i < n_i and k < n_k else zero
+        if b_t:  # op(B)[k, j] = B[j, k]
+            j, k = j0 + ty, k0 + tx
+            sB[tx, ty] = B[j, k] if j < n_j and k < n_k else zero
+        else:
+            k, j = k0 + ty, j0 + tx
+            sB[ty, tx] = B[k, j] if k < n_k and j < n_j else zero
+        cuda.syncthreads()
+        for kk in range(T):
+            acc += sA[ty, kk] * sB[kk, tx]
+        cuda.syncthreads()
+    return acc
+
+
+@cuda.jit
+def gather_kernel(X, rows, A_in):
+    """A_in[r] = X[rows[r]]: the chunk's inputs (the data itself is never permuted)."""
+    n_in = X.shape[1]
+    for e in range(cuda.grid(1), rows.size * n_in, cuda.gridsize(1)):
+        r, k = e // n_in, e % n_in
+        A_in[r, k] = X[rows[r], k]
+
+
+@cuda.jit
+def affine_forward_kernel(A, W, b, Z):
+    """Z = A @ W + b (overwrites Z)."""
+    acc = _tiled_product(A, False, W, False, A.shape[1])
+    j, i = cuda.grid(2)
+    if i < Z.shape[0] and j < Z.shape[1]:
+        Z[i, j] = acc + b[j]
+
+
+@cuda.jit
+def backprop_input_kernel(dZ, W, dA):
+    """dA = dZ @ W.T (overwrites dA): the error sent back to the layer below."""
+    acc = _tiled_product(dZ, False, W, True, dZ.shape[1])
+    j, i = cuda.grid(2)
+    if i < dA.shape[0] and j < dA.shape[1]:
+        dA[i, j] = acc
+
+
+@cuda.jit
+def add_weight_grad_kernel(A, dZ, dW, scale):
+    """dW += scale * A.T @ dZ; with dW a view into theta and scale = -lr / batch, the SGD step."""
+    acc = _tiled_product(A, True, dZ, False, A.shape[0])
+    j, i = cuda.grid(2)
+    if i < dW.shape[0] and j < dW.shape[1]:
+        dW[i, j] += dW.dtype.type(scale) * acc
+
+
+@cuda.jit
+def add_bias_grad_kernel(dZ, db, scale):
+    """db += scale * column sums of dZ: a thread per column (coalesced across the row)."""
+    for j in range(cuda.grid(1), dZ.shape[1], cuda.gridsize(1)):
+        s = dZ.dtype.type(0)
+        for r in range(dZ.shape[0]):
+            s += dZ[r, j]
+        db[j] += db.dtype.type(scale) * s

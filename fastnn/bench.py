@@ -35,17 +35,19 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def build(hidden, activation, n_outputs, dtype, seed, input_dim=None):
+def build(hidden, activation, n_outputs, dtype, seed, input_dim=None, device="cpu"):
     layers = [Dense(h, activation=activation) for h in hidden] + [Dense(n_outputs, activation="softmax")]
-    return Network(layers, loss="cross_entropy", dtype=dtype, seed=seed, input_dim=input_dim)
+    return Network(layers, loss="cross_entropy", dtype=dtype, seed=seed, input_dim=input_dim, device=device)
 
 
-def compare(peer, data, hidden, activation, dtype, mode, batch_size, epochs, lr, threads, seed=0, target=None):
-    """The peer's figures for one configuration, trained from fastnn's initial weights where it can."""
+def compare(peer, data, hidden, activation, dtype, mode, batch_size, epochs, lr, threads, seed=0, target=None,
+            device="cpu"):
+    """The peer's figures for one configuration, trained from fastnn's initial weights where it can
+    (on the same device: PyTorch on the GPU for device="cuda")."""
     n_out = len(np.unique(data[1]))
     weights = build(hidden, activation, n_out, dtype, seed, input_dim=data[0].shape[1]).get_weights()
     return peers.run(peer, data, hidden, activation, min(batch_size, len(data[0])), epochs, lr, threads, weights,
-                     target, dtype)
+                     target, dtype, device)
 
 
 def add_peer(row, peer, figures):
@@ -56,7 +58,7 @@ def add_peer(row, peer, figures):
     row[f"{peer}_curve"] = figures["curve"]
 
 
-def pick_lr(data, hidden, activation, dtype, mode, batch_size, seed=0, n_max=5000):
+def pick_lr(data, hidden, activation, dtype, mode, batch_size, seed=0, n_max=5000, device="cpu"):
     """The short built-in search: of 0.3, 1 and 3 times the default rate, the one whose weights
     have the lowest loss on the subset after one epoch on at most n_max examples (scored after
     training: the epoch's own loss is measured before each update, which in full-batch mode is
@@ -65,7 +67,7 @@ def pick_lr(data, hidden, activation, dtype, mode, batch_size, seed=0, n_max=500
     base = default_lr(batch_size, len(data[0]))
     best, best_loss = base, np.inf
     for lr in (0.3 * base, base, 3 * base):
-        net = build(hidden, activation, len(np.unique(data[1])), dtype, seed)
+        net = build(hidden, activation, len(np.unique(data[1])), dtype, seed, device=device)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a rate that diverges simply loses
             net.fit(x_train, y_train, mode=mode, batch_size=min(batch_size, len(x_train)), epochs=1, lr=lr)
@@ -75,19 +77,19 @@ def pick_lr(data, hidden, activation, dtype, mode, batch_size, seed=0, n_max=500
     return best
 
 
-def warm_up(data, hidden, activation, dtype, mode, batch_size, seed=0):
+def warm_up(data, hidden, activation, dtype, mode, batch_size, seed=0, device="cpu"):
     """Seconds to compile (or load from Numba's cache) what this mode runs: a first call on a
     few examples of every class."""
     x_train, y_train = data[0], data[1]
     few = np.concatenate([np.flatnonzero(y_train == c)[:8] for c in np.unique(y_train)])
     t0 = time.perf_counter()
-    build(hidden, activation, len(np.unique(y_train)), dtype, seed).fit(
+    build(hidden, activation, len(np.unique(y_train)), dtype, seed, device=device).fit(
         x_train[few], y_train[few], mode=mode, batch_size=min(batch_size, len(few)), epochs=1, lr=1e-3)
     return time.perf_counter() - t0
 
 
 def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=0, target=None, compile_s=None,
-            evals_per_epoch=10):
+            evals_per_epoch=10, device="cpu"):
     """Train one configuration; returns a row of figures.
 
     Each epoch is one shuffled pass, trained in ``evals_per_epoch`` consecutive parts (whole
@@ -98,10 +100,10 @@ def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=
     x_train, y_train, x_test, y_test = data
     n = len(x_train)
     B = min(batch_size, n)
-    net = build(hidden, activation, len(np.unique(y_train)), dtype, seed)
+    net = build(hidden, activation, len(np.unique(y_train)), dtype, seed, device=device)
     net._targets = Targets.infer(y_train, net.loss, "softmax", net.layers[-1].units)  # every class, from the start
     if compile_s is None:
-        compile_s = warm_up(data, hidden, activation, dtype, mode, batch_size, seed)
+        compile_s = warm_up(data, hidden, activation, dtype, mode, batch_size, seed, device)
     step = peers.part_size(n, B, evals_per_epoch)
     rng = np.random.default_rng(seed)
     curve, times, losses, seen = [], [], [], 0
@@ -123,8 +125,10 @@ def run_one(data, hidden, activation, dtype, mode, batch_size, epochs, lr, seed=
                 break
             times.append(epoch_time)
             losses.append(epoch_loss / n)
-    return _row(data, hidden, activation, dtype, mode, B, epochs, lr, seed, target, compile_s, curve, times, losses,
-                net.diverged_)
+    row = _row(data, hidden, activation, dtype, mode, B, epochs, lr, seed, target, compile_s, curve, times, losses,
+               net.diverged_)
+    row["device"] = device
+    return row
 
 
 def _row(data, hidden, activation, dtype, mode, B, epochs, lr, seed, target, compile_s, curve, times, losses,
@@ -171,13 +175,16 @@ def configurations(n, batch_sizes):
     yield "batch", n
 
 
-def environment(threads, dtype):
+def environment(threads, dtype, device="cpu"):
     import numba
+
+    from .device import describe
     return {"fastnn": __version__, "numba": numba.__version__, "numpy": np.__version__, "threads": numba.get_num_threads(),
-            "dtype": dtype, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "python": platform.python_version()}
+            "dtype": dtype, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "device": device, "gpu": describe() if device == "cuda" else None}
 
 
-CSV_FIELDS = ("mode", "batch_size", "seed", "lr", "diverged", "examples_per_s", "examples_per_s_min", "examples_per_s_max",
+CSV_FIELDS = ("device", "mode", "batch_size", "seed", "lr", "diverged", "examples_per_s", "examples_per_s_min", "examples_per_s_max",
               "seconds_per_epoch", "compile_s", "train_loss", "test_accuracy", "target", "seconds_to_target",
               "examples_to_target", "epochs", "repeats", "network", "activation", "dtype", "n_train")
 
@@ -216,7 +223,7 @@ def write_csv(path, rows, env):
     """One line per configuration, with the environment (versions, threads, dtype, CPU) in each."""
     import csv
 
-    env_fields = ("fastnn", "numba", "numpy", "python", "threads", "cpu")
+    env_fields = ("fastnn", "numba", "numpy", "python", "threads", "cpu", "gpu")
     fields = CSV_FIELDS + peer_fields(rows)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)

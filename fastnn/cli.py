@@ -52,8 +52,10 @@ def _ints(ctx, param, value):
               help="Train the same network with PyTorch and/or scikit-learn too (when installed); repeatable.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Draw test accuracy against time and against examples seen, per mode (needs matplotlib).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Train on the CPU or on an NVIDIA GPU (needs fastnn[cuda]); --compare torch then uses the GPU too.")
 def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, repeat, threads, data, json_path,
-          csv_path, compare, plot_path):
+          csv_path, compare, plot_path, device):
     """Train one network online, with mini-batches and full batch; print speed and accuracy."""
     import numba
     from threadpoolctl import threadpool_limits
@@ -66,6 +68,7 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--activation")
     _check_writable(json_path, csv_path, plot_path)
+    _check_device(device)
     if plot_path:
         import importlib.util
         if importlib.util.find_spec("matplotlib") is None:
@@ -90,25 +93,27 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
         for mode, size, seed in bar:
             try:
                 if (mode, size) not in rates:  # compile first, so the rate search does not hide it
-                    compiles[mode, size] = b.warm_up(d, hidden, activation, dtype, mode, size)
-                    rates[mode, size] = lr if lr is not None else b.pick_lr(d, hidden, activation, dtype, mode, size)
+                    compiles[mode, size] = b.warm_up(d, hidden, activation, dtype, mode, size, device=device)
+                    rates[mode, size] = lr if lr is not None else b.pick_lr(d, hidden, activation, dtype, mode, size,
+                                                                            device=device)
                 run = b.run_one(d, hidden, activation, dtype, mode, size, epochs, rates[mode, size], seed, target,
-                                compiles[mode, size])
+                                compiles[mode, size], device=device)
             except ValueError as e:  # data that cannot train this network (test labels, widths)
                 _fail(e, "--data")
             runs.setdefault((mode, size), []).append(run)
     rows = [b.summarize(r) for r in runs.values()]
-    peers_ok = _usable_peers(compare, activation)
+    peers_ok = _usable_peers(compare, activation, device)
     if peers_ok:
         with threadpool_limits(threads), click.progressbar(rows, label="peers", file=sys.stderr) as bar:
             for row in bar:
                 for peer in peers_ok:
                     figures = b.compare(peer, d, hidden, activation, dtype, row["mode"], row["batch_size"], epochs,
-                                        row["lr"], threads, target=target)
+                                        row["lr"], threads, target=target, device=device)
                     b.add_peer(row, peer, figures)
-    env = b.environment(threads, dtype)
+    env = b.environment(threads, dtype, device)
+    where = f"GPU {env['gpu']}" if device == "cuda" else f"{threads} thread(s), {env['cpu']}"
     click.echo(f"data: {source}, {n} training and {len(d[2])} test examples; network "
-               f"{rows[0]['network']} {activation}, {dtype}, {threads} thread(s), {env['cpu']}")
+               f"{rows[0]['network']} {activation}, {dtype}, {where}")
     click.echo(b.format_table(rows))
     if json_path:
         with open(json_path, "w") as f:
@@ -123,7 +128,7 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
         click.echo(f"plot: {plot_path}")
 
 
-def _usable_peers(compare, activation):
+def _usable_peers(compare, activation, device="cpu"):
     """The requested peers that can run; a message on stderr for each that cannot."""
     from . import peers
 
@@ -131,11 +136,28 @@ def _usable_peers(compare, activation):
     for peer in dict.fromkeys(compare):
         reason = peers.missing(peer) or (None if peers.supports(peer, activation) else
                                          f"{peer} has no {activation!r} activation to compare")
+        if not reason and device == "cuda" and peer == "sklearn":
+            reason = "scikit-learn has no GPU path (compare it with --device cpu)"
+        if not reason and device == "cuda" and peer == "torch":
+            import torch
+
+            reason = None if torch.cuda.is_available() else "this PyTorch build sees no CUDA GPU"
+
         if reason:
             click.echo(f"--compare {peer}: skipped, {reason}", err=True)
         else:
             usable.append(peer)
     return usable
+
+
+def _check_device(device):
+    """--device cuda without numba-cuda or a GPU: the reason, before any work."""
+    from .device import check
+
+    try:
+        check(device, "--device")
+    except RuntimeError as e:
+        raise click.BadParameter(str(e), param_hint="--device")
 
 
 def _fail(e, hint=None):
@@ -173,11 +195,14 @@ def _check_writable(*paths):
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @click.option("--save", type=click.Path(dir_okay=False), default=None, help="Write the model here (.npz).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Train on the CPU or on an NVIDIA GPU (needs fastnn[cuda]).")
 def train(**kw):
     """Train a network on your data; one line per epoch; Ctrl-C stops after the epoch (and saves)."""
     from . import commands
 
     _check_writable(kw["save"])
+    _check_device(kw["device"])
     try:
         net, test = commands.train(**kw, echo=lambda line: click.echo(line, err=True))
     except FILE_ERRORS as e:

@@ -1,6 +1,5 @@
 """The logic behind `fastnn train`, `fastnn predict` and `fastnn info` (cli.py only parses)."""
 import contextlib
-import importlib.util
 import os
 import platform
 import signal
@@ -9,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from . import __version__, datasets, specs
+from . import __version__, datasets, device, specs
 from .network import DivergenceWarning, Network, load
 
 
@@ -66,7 +65,7 @@ def progress_line(net, epoch, epochs, n, train_acc=None):
 
 
 def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentum, preprocess, order,
-          validation_split, seed, dtype, save, echo):
+          validation_split, seed, dtype, save, echo, device="cpu"):
     """Train a network on a data file; returns (net, test metrics or None)."""
     x, y, x_test, y_test = datasets.load_table(data, target)
     if y is None:
@@ -75,7 +74,8 @@ def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentu
     names = datasets.csv_features(data, target) if str(data).endswith(".csv") else None
     if loss_for(hidden) == "mse" and y.dtype.kind in "iub":
         y = y.astype(np.float64)  # integer targets of a regression (ages, counts), not class labels
-    net = Network(hidden, loss=loss_for(hidden), dtype=dtype, seed=seed, preprocess=specs.preprocess(preprocess or ""))
+    net = Network(hidden, loss=loss_for(hidden), dtype=dtype, seed=seed, preprocess=specs.preprocess(preprocess or ""),
+                  device=device)
     net.feature_names_ = names  # predict reads a CSV's columns by these names
     rng = np.random.default_rng(seed)
     x, y, x_val, y_val = split(x, y, validation_split, rng) if validation_split else (x, y, None, None)
@@ -141,13 +141,10 @@ def info():
     """Versions, threads, CUDA and the kernel cache, as (name, value) pairs."""
     import numba
 
-    cuda = "numba-cuda not installed (pip install 'fastnn[cuda]')"
-    if importlib.util.find_spec("numba.cuda") is not None:
-        from numba import cuda as nc
-        try:
-            cuda = f"available: {nc.get_current_device().name.decode()}" if nc.is_available() else "no CUDA GPU found"
-        except Exception as e:  # a broken driver must not break `fastnn info`
-            cuda = f"unavailable ({e})"
+    try:
+        cuda = device.describe()
+    except Exception as e:  # a broken driver must not break `fastnn info`
+        cuda = f"unavailable ({e})"
     kernels = os.path.join(os.path.dirname(__file__), "kernels", "__pycache__")
     return [
         ("fastnn", __version__), ("python", platform.python_version()), ("numba", numba.__version__),

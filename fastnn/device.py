@@ -22,12 +22,12 @@ def check(device, name="device"):
     if device == "cuda" and not simulated():
         if importlib.util.find_spec("numba_cuda") is None:
             raise RuntimeError(f"{name}='cuda' needs the optional numba-cuda package, which is not installed: "
-                               "pip install 'fastnn[cuda]' (or pip install numba-cuda[cu12]), or use device='cpu'")
+                               f"pip install 'fastnn[cuda]' (or pip install numba-cuda[cu12]), or use {name}='cpu'")
         from numba import cuda
 
         if not cuda.is_available():
             raise RuntimeError(f"{name}='cuda': numba-cuda is installed but finds no usable NVIDIA GPU (no GPU, or no "
-                               "driver: see `fastnn info` and numba.cuda.detect()); use device='cpu'")
+                               f"driver: see `fastnn info` and numba.cuda.detect()); use {name}='cpu'")
     return device
 
 

@@ -383,9 +383,7 @@ class Network(WeightAccess):
         # the weights with the loss still finite: check the weights themselves too.
         if not (np.isfinite(total) and np.isfinite(self._theta).all() and np.isfinite(self._opt_state).all()
                 and np.isfinite(self._bn_stats).all()):
-            self._restore(saved)
-            if trainer is not None:
-                trainer.upload(self._theta, self._opt_state, self._bn_stats)
+            self._restore(saved)  # then training stops: a GPU's copies are not used again
             total = np.inf if np.isfinite(total) else total
         return total, elapsed
 

@@ -31,11 +31,14 @@ def supports(peer, activation):
 
 
 def run(peer, data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target=None,
-        dtype="float32"):
+        dtype="float32", device="cpu"):
     """Train with the peer; returns {"examples_per_s", "test_accuracy", "seconds_to_target", "curve"}.
-    Each peer first takes a few untimed steps, as fastnn's figures leave compilation out."""
-    return (_torch if peer == "torch" else _sklearn)(data, hidden, activation, batch_size, epochs, lr, threads,
-                                                      initial_weights, target, np.dtype(dtype))
+    Each peer first takes a few untimed steps, as fastnn's figures leave compilation out.
+    device="cuda": PyTorch trains on the GPU (scikit-learn has no GPU path)."""
+    if peer == "torch":
+        return _torch(data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target,
+                      np.dtype(dtype), device)
+    return _sklearn(data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target, np.dtype(dtype))
 
 
 def part_size(n, batch_size, evals_per_epoch=10):
@@ -56,7 +59,7 @@ def _summary(n, parts, target):
             "seconds_to_target": hit and hit["seconds"], "examples_to_target": hit and hit["examples"], "curve": curve}
 
 
-def _torch(data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target, dtype):
+def _torch(data, hidden, activation, batch_size, epochs, lr, threads, initial_weights, target, dtype, device):
     import torch
 
     x, y, xt, yt = data
@@ -70,21 +73,24 @@ def _torch(data, hidden, activation, batch_size, epochs, lr, threads, initial_we
             linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(w["W"].T, dtype=dtype)))
             linear.bias.copy_(torch.from_numpy(w["b"].astype(dtype)))
         layers += [linear] + ([act()] if i < len(initial_weights) - 1 else [])
-    model = torch.nn.Sequential(*layers)
+    model = torch.nn.Sequential(*layers).to(device)
     loss_fn = torch.nn.CrossEntropyLoss()
     classes, codes = np.unique(y, return_inverse=True)
-    X, Y = torch.from_numpy(np.ascontiguousarray(x, dtype=dtype)), torch.from_numpy(codes.astype(np.int64))
-    Xt = torch.from_numpy(np.ascontiguousarray(xt, dtype=dtype))
+    X = torch.from_numpy(np.ascontiguousarray(x, dtype=dtype)).to(device)
+    Y = torch.from_numpy(codes.astype(np.int64)).to(device)
+    Xt = torch.from_numpy(np.ascontiguousarray(xt, dtype=dtype)).to(device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)  # GPU work is asynchronous
     warm = torch.optim.SGD(model.parameters(), lr=0.0)  # untimed warm-up steps that change nothing
     for s in range(0, min(len(X), 4 * batch_size), batch_size):
         warm.zero_grad()
         loss_fn(model(X[s : s + batch_size]), Y[s : s + batch_size]).backward()
         warm.step()
+    sync()
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(0)
     step, records = part_size(len(X), batch_size), []
     for epoch in range(epochs):
-        order = torch.randperm(len(X), generator=gen)
+        order = torch.randperm(len(X), generator=gen).to(device)
         for p in range(0, len(X), step):
             t0 = time.perf_counter()
             for s in range(p, min(p + step, len(X)), batch_size):
@@ -92,9 +98,10 @@ def _torch(data, hidden, activation, batch_size, epochs, lr, threads, initial_we
                 opt.zero_grad()
                 loss_fn(model(X[idx]), Y[idx]).backward()
                 opt.step()
+            sync()
             seconds = time.perf_counter() - t0
             with torch.no_grad():
-                acc = float(np.mean(classes[model(Xt).argmax(1).numpy()] == yt))
+                acc = float(np.mean(classes[model(Xt).argmax(1).cpu().numpy()] == yt))
             records.append((seconds, min(step, len(X) - p), acc, epoch))
     return _summary(len(X), records, target)
 

@@ -210,3 +210,17 @@ def test_train_regression_with_integer_targets_and_output_checks(tmp_path):
     assert result.exit_code == 0, result.output  # integer targets of a linear output: regression, not 40 classes
     result = CliRunner().invoke(main, base + ["--save", str(tmp_path / "missing" / "m.npz")])
     assert result.exit_code == 2 and "does not exist" in result.output and "epoch" not in result.output
+
+
+def test_device_cuda_without_numba_cuda_is_a_clear_error(monkeypatch):
+    """Before any work: the message names the missing package (the option and the install line)."""
+    import importlib.util
+
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numba_cuda" else real(name, *a))
+    for command in (["bench"], ["train", "--data", __file__, "--layers", "2:softmax"]):
+        result = CliRunner().invoke(main, command + ["--device", "cuda"])
+        assert result.exit_code == 2, result.output
+        assert "--device='cuda' needs the optional numba-cuda package" in result.output
+        assert "fastnn[cuda]" in result.output and "training" not in result.output

@@ -61,12 +61,6 @@ class Trainer:
         self.online = tuple(cuda.device_array((1, units), dtype) for _ in range(3))
         self.out = cuda.device_array(2, np.float64)
 
-    def upload(self, theta, state, stats):
-        """The host's parameters onto the device (after the host restored a snapshot)."""
-        self.theta.copy_to_device(theta)
-        self.state.copy_to_device(state)
-        self.stats.copy_to_device(stats)
-
     def download(self, theta, state, stats):
         """The device's parameters into the host's arrays (in place)."""
         self.theta.copy_to_host(theta)

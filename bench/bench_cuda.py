@@ -15,7 +15,6 @@ import statistics
 import time
 
 import numba
-import numpy as np
 
 from fastnn import bench, peers
 from fastnn.device import describe

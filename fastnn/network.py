@@ -313,6 +313,8 @@ class Network(WeightAccess):
                 if score_plan is not None:
                     error = self._forward(X, T, score_plan)[0]
                 stop = callback is not None and callback(self, epoch + 1)  # called every epoch, the last one too
+                if trainer is not None and callback is not None:
+                    trainer.upload(self._theta, self._opt_state, self._bn_stats)  # the callback may change them
                 if stopper.stop(error, epoch, self) or stop:
                     break
         stopper.restore_best(self)

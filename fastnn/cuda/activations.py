@@ -9,7 +9,7 @@ act_forward, act_grad, unit_slope = (device_function(f) for f in (_cpu.act_forwa
 prelu_backward_column, softmax_row = device_function(_cpu.prelu_backward_column), device_function(_cpu.softmax_row)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def activate_kernel(Z, A, code, p1, p2, alpha, train, key, layer, rows):
     """A = f(Z): a thread per entry, or per row for softmax; rows[b] is example b's index (RReLU draws)."""
     B, m = Z.shape
@@ -30,7 +30,7 @@ def unit_backward(dZ, Z, A, b, j, code, p1, p2, alpha, train, key, layer, row):
     dZ[b, j] *= act_grad(code, Z[b, j], A[b, j], p)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def activation_backward_kernel(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, train, key, layer, rows):
     """dZ *= f'(Z) (dZ holds dL/dA on entry): a thread per entry; PReLU a thread per unit,
     which also sums dalpha += scale * dL/dalpha over the rows."""

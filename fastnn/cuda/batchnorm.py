@@ -10,7 +10,7 @@ input_grad, inverse_std, moving_average = (device_function(f) for f in (_cpu.inp
                                                                         _cpu.moving_average))
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def batch_norm_forward_kernel(Z, Xh, gamma, beta, eps, bn, u0):
     """Z (= x W) <- gamma * x_hat + beta, x_hat written to Xh; bn[:, u0 + j] = mean, variance,
     1 / sqrt(variance + eps) of unit j over the batch (two passes, as on the CPU)."""
@@ -32,7 +32,7 @@ def batch_norm_forward_kernel(Z, Xh, gamma, beta, eps, bn, u0):
             Z[r, j] = gamma[j] * Xh[r, j] + beta[j]  # from x_hat rounded to the dtype, as on the CPU
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def update_moving_averages_kernel(stats, s0, bn, u0, m, momentum, batch):
     """Moving mean and (unbiased) variance of the raw net input, a thread per unit."""
     unbias = batch / (batch - 1.0)
@@ -41,7 +41,7 @@ def update_moving_averages_kernel(stats, s0, bn, u0, m, momentum, batch):
         stats[s0 + m + j] = moving_average(stats[s0 + m + j], unbias * bn[VAR, u0 + j], momentum)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def batch_norm_backward_kernel(dY, Xh, gamma, bn, u0, dgamma, dbeta, scale):
     """dY becomes dL/dZ through the batch statistics; dgamma += scale sum(dY x_hat),
     dbeta += scale sum(dY). A thread per unit; gamma is read before it moves."""

@@ -10,9 +10,10 @@ from .launch import TILE, TILE_STRIDE
 
 
 @cuda.jit(device=True)
-def _tiled_product(A, a_t, B, b_t, n_k):
-    """This thread's entry (i, j) of op(A) @ op(B), op(X) = X.T when x_t, summed over k < n_k,
-    or zero outside the result. Every thread of the block calls it (the tiles are shared).
+def _tiled_product(A, a_t, B, b_t, k_begin, n_k):
+    """This thread's entry (i, j) of op(A) @ op(B), op(X) = X.T when x_t, summed over
+    k_begin <= k < n_k, or zero outside the result. Every thread of the block calls it (the
+    tiles are shared).
 
     Threads read the operands along their contiguous axis (coalesced); a transposed operand is
     stored transposed into its tile (TILE_STRIDE keeps those stores off one bank)."""
@@ -27,7 +28,7 @@ def _tiled_product(A, a_t, B, b_t, n_k):
     n_j = B.shape[0] if b_t else B.shape[1]
     zero = A.dtype.type(0)
     acc = zero
-    for k0 in range(0, n_k, T):
+    for k0 in range(k_begin, n_k, T):
         if a_t:  # op(A)[i, k] = A[k, i]
             k, i = k0 + ty, i0 + tx
             sA[tx, ty] = A[k, i] if k < n_k and i < n_i else zero
@@ -47,7 +48,7 @@ def _tiled_product(A, a_t, B, b_t, n_k):
     return acc
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def gather_kernel(X, rows, A_in):
     """A_in[r] = X[rows[r]]: the chunk's inputs (the data itself is never permuted)."""
     n_in = X.shape[1]
@@ -56,38 +57,50 @@ def gather_kernel(X, rows, A_in):
         A_in[r, k] = X[rows[r], k]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def affine_forward_kernel(A, W, b, Z):
     """Z = A @ W + b (overwrites Z)."""
-    acc = _tiled_product(A, False, W, False, A.shape[1])
+    acc = _tiled_product(A, False, W, False, 0, A.shape[1])
     j, i = cuda.grid(2)
     if i < Z.shape[0] and j < Z.shape[1]:
         Z[i, j] = acc + b[j]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def backprop_input_kernel(dZ, W, dA):
     """dA = dZ @ W.T (overwrites dA): the error sent back to the layer below."""
-    acc = _tiled_product(dZ, False, W, True, dZ.shape[1])
+    acc = _tiled_product(dZ, False, W, True, 0, dZ.shape[1])
     j, i = cuda.grid(2)
     if i < dA.shape[0] and j < dA.shape[1]:
         dA[i, j] = acc
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def add_weight_grad_kernel(A, dZ, dW, scale):
-    """dW += scale * A.T @ dZ; with dW a view into theta and scale = -lr / batch, the SGD step."""
-    acc = _tiled_product(A, True, dZ, False, A.shape[0])
-    j, i = cuda.grid(2)
+    """dW += scale * A.T @ dZ; with dW a view into theta and scale = -lr / batch, the SGD step.
+    The chunk's rows are split into gridDim.z slabs (whole tiles), whose sums are added atomically."""
+    n, T, slabs = A.shape[0], cuda.blockDim.x, cuda.gridDim.z
+    per = (n + slabs - 1) // slabs
+    per = (per + T - 1) // T * T
+    k0 = cuda.blockIdx.z * per
+    acc = _tiled_product(A, True, dZ, False, k0, min(n, k0 + per))
+    j, i, _ = cuda.grid(3)
     if i < dW.shape[0] and j < dW.shape[1]:
-        dW[i, j] += dW.dtype.type(scale) * acc
+        if slabs == 1:
+            dW[i, j] += dW.dtype.type(scale) * acc
+        else:
+            cuda.atomic.add(dW, (i, j), dW.dtype.type(scale) * acc)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def add_bias_grad_kernel(dZ, db, scale):
-    """db += scale * column sums of dZ: a thread per column (coalesced across the row)."""
-    for j in range(cuda.grid(1), dZ.shape[1], cuda.gridsize(1)):
+    """db += scale * column sums of dZ: a thread per column (coalesced across the row) and slab
+    of rows (blockIdx.y of gridDim.y), the slabs' sums added atomically."""
+    n, slabs = dZ.shape[0], cuda.gridDim.y
+    per = (n + slabs - 1) // slabs
+    r0 = cuda.blockIdx.y * per
+    for j in range(cuda.grid(1), dZ.shape[1], cuda.blockDim.x * cuda.gridDim.x):
         s = dZ.dtype.type(0)
-        for r in range(dZ.shape[0]):
+        for r in range(r0, min(n, r0 + per)):
             s += dZ[r, j]
-        db[j] += db.dtype.type(scale) * s
+        cuda.atomic.add(db, j, db.dtype.type(scale) * s)

@@ -9,6 +9,8 @@ TILE = 16  # side of the dense products' blocks (TILE x TILE threads) and shared
 TILE_STRIDE = TILE + 1  # row stride of a tile in shared memory: transposed stores then hit distinct banks
 ONLINE_THREADS = 256  # the one block of the persistent online kernel
 MAX_BLOCKS = 1024  # element-wise grids stride over larger inputs
+K_SLAB = 512  # a weight gradient sums the chunk's rows in slabs of this many, a block each (added atomically)
+ROW_SLAB = 64  # likewise for a bias gradient's column sums
 
 
 def blocks(n):
@@ -16,6 +18,13 @@ def blocks(n):
     return max(1, min(MAX_BLOCKS, (n + THREADS - 1) // THREADS))
 
 
-def tiles(rows, cols):
-    """(grid, block) of a dense product with a (rows, cols) result: a block per TILE x TILE tile."""
-    return ((cols + TILE - 1) // TILE, (rows + TILE - 1) // TILE), (TILE, TILE)
+def tiles(rows, cols, k=0):
+    """(grid, block) of a dense product with a (rows, cols) result: a block per TILE x TILE tile,
+    and per slab of K_SLAB of the k summed terms when k is given (a large chunk's weight gradient
+    would otherwise leave most of the GPU idle)."""
+    return ((cols + TILE - 1) // TILE, (rows + TILE - 1) // TILE, max(1, -(-k // K_SLAB))), (TILE, TILE)
+
+
+def column_slabs(rows, cols):
+    """(grid, block) of a column sum: threads over the columns, a block row per slab of ROW_SLAB rows."""
+    return (blocks(cols), max(1, -(-rows // ROW_SLAB))), THREADS

@@ -7,7 +7,7 @@ from .shared import device_function
 row_delta = device_function(_cpu.row_delta)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def output_delta_kernel(Z, A, T, rows, loss_code, act_code, dZ, errors, total):
     """A thread per row: dZ[r] as output_delta writes it, errors[rows[r]] = its loss (when
     errors is not empty) and total[0] += its loss (float64)."""

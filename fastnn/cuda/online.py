@@ -15,7 +15,7 @@ from ..kernels.layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, P1, P2, UNI
 from ..kernels.losses import MSE
 from .activations import act_forward, prelu_backward_column, softmax_row, unit_backward, unit_slope
 from .losses import row_delta
-from .updates import layer_of, update_weight
+from .updates import update_layers
 
 
 @cuda.jit(device=True, inline="always")  # returns a view: inlined, not called
@@ -103,16 +103,14 @@ def _backward(theta, target, layout, act_params, X, i, Z, A, D, lr, layer_scale,
         cuda.syncthreads()
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def train_online_kernel(theta, grad, state, layout, act_params, X, T, order, lr, mom, rule, hp, nesterov, weight_decay,
                         layer_scale, t0, loss_code, fused, key, errors, Z, A, D, out):
     """One online epoch over X[order] (twin of kernels.train.train_epoch with batch_size 1) in one
-    block. Z, A, D: (1, units) scratch; grad: zeros (unused when fused: plain SGD). out[0] = the
+    block. Z, A, D: (1, units) scratch; grad: zeros, left zero (unused when fused: plain SGD). out[0] = the
     summed loss, out[1] = the number of updates; stops after the update whose loss overflows."""
     tid, nt = cuda.threadIdx.x, cuda.blockDim.x
     L = layout.shape[0]
-    s0, s1 = state[0], state[state.shape[0] - 1]
-    two_rows = state.shape[0] > 1
     target = theta if fused else grad
     stop = cuda.shared.array(1, int64)
     out_code, m = layout[L - 1, ACT], layout[L - 1, FAN_OUT]
@@ -136,11 +134,8 @@ def train_online_kernel(theta, grad, state, layout, act_params, X, T, order, lr,
             cuda.syncthreads()
         _backward(theta, target, layout, act_params, X, i, Z, A, D, lr[step], layer_scale, fused, key, tid, nt)
         if not fused:
-            t = t0 + step + 1
-            for p in range(tid, theta.size, nt):
-                update_weight(rule, hp, theta, grad, s0, s1, two_rows, p, layer_of(layout, p), layout, layer_scale,
-                              weight_decay, lr[step], mom[step], nesterov, t)
-                grad[p] = 0.0
+            update_layers(rule, hp, theta, grad, state, layout, layer_scale, weight_decay, lr[step], mom[step], nesterov,
+                          t0 + step + 1, tid, nt)
             cuda.syncthreads()
         steps = step + 1
         if stop[0]:

@@ -20,7 +20,7 @@ from .dense import add_bias_grad_kernel, add_weight_grad_kernel, affine_forward_
     gather_kernel
 from .losses import output_delta_kernel
 from .online import train_online_kernel
-from .updates import apply_update_kernel, fill_kernel
+from .updates import apply_update_kernel
 
 
 def _layer_views(flat, layout):
@@ -35,31 +35,33 @@ def _layer_views(flat, layout):
     return views
 
 
-def _fill(a, value):
-    fill_kernel[launch.blocks(a.size), launch.THREADS](a, value)
-
-
 class Trainer:
-    """The device side of one fit: X, T, theta, a gradient buffer, the optimizer state, the
-    batch-norm statistics and the scratch of one chunk of ``chunk`` examples."""
+    """The device side of one fit: X, T, theta, a gradient buffer (kept zero between updates),
+    the optimizer state, the batch-norm statistics and the scratch of one chunk of ``chunk`` examples."""
 
     def __init__(self, theta, state, stats, layout, act_params, X, T, chunk):
-        self.layout, self.act_params = layout, act_params
+        self.layout, self.act_params, self.chunk = layout, act_params, chunk
         self.d_layout, self.d_act_params = cuda.to_device(layout), cuda.to_device(act_params)
         self.X, self.T = cuda.to_device(X), cuda.to_device(T)
         self.theta, self.state, self.stats = cuda.to_device(theta), cuda.to_device(state), cuda.to_device(stats)
         self.grad = cuda.to_device(np.zeros_like(theta))
         self.params, self.grads = _layer_views(self.theta, layout), _layer_views(self.grad, layout)
-        self.chunk = chunk
-        units = int(layout[-1, UNIT_OFF] + layout[-1, FAN_OUT])
-        dtype = theta.dtype
+        dtype, units = theta.dtype, int(layout[-1, UNIT_OFF] + layout[-1, FAN_OUT])
+        widths = [int(m) for m in layout[:, FAN_OUT]]
         self.A_in = cuda.device_array((chunk, X.shape[1]), dtype)
-        self.Z, self.A, self.D, self.Xh = ([cuda.device_array((chunk, int(m)), dtype) for m in layout[:, FAN_OUT]]
-                                           for _ in range(4))
-        self.zero_b = cuda.to_device(np.zeros(int(layout[:, FAN_OUT].max()), dtype))
+        self.Z, self.A, self.D = ([cuda.device_array((chunk, m), dtype) for m in widths] for _ in range(3))
+        self.Xh = [cuda.device_array((chunk if g >= 0 else 0, m), dtype) for m, g in zip(widths, layout[:, GAMMA_OFF])]
+        self.zero_b = [cuda.to_device(np.zeros(m, dtype)) for m in widths]  # a batch-norm layer's affine pass
         self.bn = cuda.device_array((3, units), np.float64)
         self.online = tuple(cuda.device_array((1, units), dtype) for _ in range(3))
         self.out = cuda.device_array(2, np.float64)
+        self._views = {}  # rows -> the scratch views of a chunk of that many rows (the full chunk, the last one)
+
+    def upload(self, theta, state, stats):
+        """The host's parameters onto the device (after a callback, which may have changed them)."""
+        self.theta.copy_to_device(theta)
+        self.state.copy_to_device(state)
+        self.stats.copy_to_device(stats)
 
     def download(self, theta, state, stats):
         """The device's parameters into the host's arrays (in place)."""
@@ -70,26 +72,32 @@ class Trainer:
     def epoch(self, order, batch_size, lr, mom, rule, hp, nesterov, weight_decay, layer_scale, t0, loss_code, fused,
               key, errors):
         """One epoch (arguments as kernels.train.train_epoch); returns (summed loss, updates).
-        errors (n,) or empty: each presented example's loss, written back to the host array."""
+        errors (n,) or empty: each presented example's loss, written back to the host array.
+
+        Unlike the CPU loop, a mini-batch epoch whose loss overflows runs to its end (stopping
+        would need the loss on the host after every batch); the caller restores the weights all
+        the same, and ``errors`` may hold losses of examples the CPU would not have reached.
+        """
         d_order, d_errors = cuda.to_device(order), cuda.to_device(errors)
-        d_lr, d_mom, d_scale = cuda.to_device(lr), cuda.to_device(mom), cuda.to_device(layer_scale)
+        d_hp, d_scale = cuda.to_device(hp), cuda.to_device(layer_scale)
+        weight_decay = float(weight_decay)
         if batch_size == 1:
-            _fill(self.grad, 0.0)
             train_online_kernel[1, launch.ONLINE_THREADS](
-                self.theta, self.grad, self.state, self.d_layout, self.d_act_params, self.X, self.T, d_order, d_lr, d_mom,
-                rule, cuda.to_device(hp), nesterov, weight_decay, d_scale, t0, loss_code, fused, key, d_errors,
-                *self.online, self.out)
+                self.theta, self.grad, self.state, self.d_layout, self.d_act_params, self.X, self.T, d_order,
+                cuda.to_device(lr), cuda.to_device(mom), rule, d_hp, nesterov, weight_decay, d_scale, t0, loss_code,
+                fused, key, d_errors, *self.online, self.out)
             total, steps = self.out.copy_to_host()
         else:
-            total, steps = self._batches(d_order, batch_size, lr, mom, rule, cuda.to_device(hp), nesterov,
-                                         weight_decay, layer_scale, d_scale, t0, loss_code, fused, key, d_errors)
+            total, steps = self._batches(d_order, batch_size, lr, mom, rule, d_hp, nesterov, weight_decay,
+                                         layer_scale, d_scale, t0, loss_code, fused, key, d_errors)
         if errors.size:
             d_errors.copy_to_host(errors)
         return total, int(steps)
 
     def _batches(self, order, batch_size, lr, mom, rule, hp, nesterov, weight_decay, layer_scale, d_scale, t0,
                  loss_code, fused, key, errors):
-        """Mini-batch or full-batch epoch: kernels launched back to back, the loss summed on the device."""
+        """Mini-batch or full-batch epoch: kernels launched back to back, the loss summed on the device.
+        layer_scale on the host (the scales of fused SGD), d_scale its device copy (the update kernel)."""
         n, L = order.size, self.layout.shape[0]
         merge_single = self.stats.size > 0  # batch norm: a last single example joins the batch before
         total = cuda.to_device(np.zeros(1))
@@ -99,8 +107,6 @@ class Trainer:
             end = n if merge_single and n - end == 1 else end
             B = end - start
             scales = [-lr[step] / B * layer_scale[l] if fused else 1.0 / B for l in range(L)]
-            if not fused:
-                _fill(self.grad, 0.0)
             for c0 in range(start, end, self.chunk):
                 self._chunk(order[c0 : min(c0 + self.chunk, end)], fused, scales, loss_code, key, errors, total)
             if not fused:
@@ -111,44 +117,45 @@ class Trainer:
             step += 1
         return total.copy_to_host()[0], step
 
+    def _chunk_views(self, c):
+        """(inputs, Z, A, D, x_hat per layer) for a chunk of c rows; made once per size."""
+        if c not in self._views:
+            self._views[c] = (self.A_in[:c], *([buf[:c] for buf in bufs] for bufs in (self.Z, self.A, self.D, self.Xh)))
+        return self._views[c]
+
     def _chunk(self, rows, fused, scales, loss_code, key, errors, total):
         """Forward and backward pass of X[rows]: the gradient buffer (theta itself when fused)
         += scales[l] * the gradient of layer l."""
         c, L = rows.size, self.layout.shape[0]
         grads = self.params if fused else self.grads
-        A_in = self.A_in[:c]
+        A_in, Z, A, D, Xh = self._chunk_views(c)
         gather_kernel[launch.blocks(c * A_in.shape[1]), launch.THREADS](self.X, rows, A_in)
-        Z, A, D, Xh = ([buf[:c] for buf in bufs] for bufs in (self.Z, self.A, self.D, self.Xh))
         for l in range(L):
             self._forward_layer(l, A_in if l == 0 else A[l - 1], Z[l], A[l], Xh[l], rows, key)
-        code = int(self.layout[L - 1, ACT])
-        output_delta_kernel[launch.blocks(c), launch.THREADS](Z[-1], A[-1], self.T, rows, loss_code, code, D[-1],
-                                                              errors, total)
+        output_delta_kernel[launch.blocks(c), launch.THREADS](Z[-1], A[-1], self.T, rows, loss_code,
+                                                              int(self.layout[L - 1, ACT]), D[-1], errors, total)
         if loss_code == MSE:
             self._activation_backward(L - 1, D, Z, A, grads, scales, rows, key)
         for l in range(L - 1, -1, -1):
             W, _, _, gamma = self.params[l]
             dW, db, _, dgamma = grads[l]
-            m = int(self.layout[l, FAN_OUT])
-            if self.layout[l, GAMMA_OFF] >= 0:
+            fan_in, m = int(self.layout[l, FAN_IN]), int(self.layout[l, FAN_OUT])
+            if self.layout[l, GAMMA_OFF] >= 0:  # D[l] becomes dL/d(x W); dbeta (in db) and dgamma
                 batch_norm_backward_kernel[launch.blocks(m), launch.THREADS](
                     D[l], Xh[l], gamma, self.bn, int(self.layout[l, UNIT_OFF]), dgamma, db, scales[l])
-            if l > 0:
-                grid, block = launch.tiles(c, int(self.layout[l, FAN_IN]))
-                backprop_input_kernel[grid, block](D[l], W, D[l - 1])
+            else:
+                add_bias_grad_kernel[launch.column_slabs(c, m)](D[l], db, scales[l])
+            if l > 0:  # the error sent down, through W before it moves
+                backprop_input_kernel[launch.tiles(c, fan_in)](D[l], W, D[l - 1])
                 self._activation_backward(l - 1, D, Z, A, grads, scales, rows, key)
-            if self.layout[l, GAMMA_OFF] < 0:
-                add_bias_grad_kernel[launch.blocks(m), launch.THREADS](D[l], db, scales[l])
-            grid, block = launch.tiles(int(self.layout[l, FAN_IN]), m)
-            add_weight_grad_kernel[grid, block](A_in if l == 0 else A[l - 1], D[l], dW, scales[l])
+            add_weight_grad_kernel[launch.tiles(fan_in, m, c)](A_in if l == 0 else A[l - 1], D[l], dW, scales[l])
 
     def _forward_layer(self, l, A_prev, Z, A, Xh, rows, key):
         row, params = self.layout[l], self.act_params[l]
         W, b, alpha, gamma = self.params[l]
         c, m = Z.shape
         norm = row[GAMMA_OFF] >= 0
-        grid, block = launch.tiles(c, m)
-        affine_forward_kernel[grid, block](A_prev, W, self.zero_b[:m] if norm else b, Z)
+        affine_forward_kernel[launch.tiles(c, m)](A_prev, W, self.zero_b[l] if norm else b, Z)
         if norm:  # b holds beta, added after the normalisation
             u0 = int(row[UNIT_OFF])
             batch_norm_forward_kernel[launch.blocks(m), launch.THREADS](Z, Xh, gamma, b, params[BN_EPS], self.bn, u0)

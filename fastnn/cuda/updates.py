@@ -1,50 +1,39 @@
 """Update rules on the GPU (twin of :func:`fastnn.kernels.updates.apply_update`): a thread per weight."""
 from numba import cuda
 
-from ..kernels.layout import B_OFF, W_OFF
 from ..kernels import updates as _cpu
+from ..kernels.layout import B_OFF, W_OFF
 from .shared import device_function
 
 rule_coefficients, rule_step = device_function(_cpu.rule_coefficients), device_function(_cpu.rule_step)
+layer_end = device_function(_cpu._layer_end)
 
 
 @cuda.jit(device=True)
-def update_weight(code, hp, theta, grad, s0, s1, two_rows, i, l, layout, layer_scale, weight_decay, eta, mu,
-                  nesterov, t):
-    """Update t of theta[i], a parameter of layer l, from grad[i]; L2 decay on weights W only.
-    s0, s1: the state rows (the same row for one-row rules: two_rows False, s1 not written)."""
-    g = grad[i]
-    if weight_decay != 0.0 and i < layout[l, B_OFF]:
-        g = grad.dtype.type(g + weight_decay * theta[i])
-    c = rule_coefficients(code, hp, eta * layer_scale[l], mu, t, layer_scale[l], theta.dtype.type)
-    w, a, b = rule_step(code, theta[i], g, s0[i], s1[i], c, nesterov)
-    theta[i] = w
-    s0[i] = a
-    if two_rows:
-        s1[i] = b
-
-
-@cuda.jit(device=True)
-def layer_of(layout, i):
-    """The layer whose parameters hold theta[i] (layers are few: a scan)."""
-    l = 0
-    while l + 1 < layout.shape[0] and i >= layout[l + 1, W_OFF]:
-        l += 1
-    return l
-
-
-@cuda.jit
-def apply_update_kernel(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, nesterov, t):
-    """One update of theta from the mean gradient grad, the t-th of this optimizer (t >= 1)."""
+def update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, nesterov, t, start, stride):
+    """Update t of the parameters start, start + stride, ... of every layer from grad, which is
+    left zero for the next gradient. L2 decay on the weights W only; layer l at eta * layer_scale[l].
+    The rule's coefficients are made once per layer, not per weight."""
     s0, s1 = state[0], state[state.shape[0] - 1]
-    two_rows = state.shape[0] > 1
-    for i in range(cuda.grid(1), theta.size, cuda.gridsize(1)):
-        update_weight(code, hp, theta, grad, s0, s1, two_rows, i, layer_of(layout, i), layout, layer_scale,
-                      weight_decay, eta, mu, nesterov, t)
+    two_rows = state.shape[0] > 1  # one-row rules: s1 is s0, and rule_step hands it back unchanged
+    f = theta.dtype.type
+    for l in range(layout.shape[0]):
+        w0, b0 = layout[l, W_OFF], layout[l, B_OFF]
+        c = rule_coefficients(code, hp, eta * layer_scale[l], mu, t, layer_scale[l], f)
+        for i in range(w0 + start, layer_end(layout, l, theta.size), stride):
+            g = grad[i]
+            if weight_decay != 0.0 and i < b0:
+                g = f(g + weight_decay * theta[i])
+            w, a, b = rule_step(code, theta[i], g, s0[i], s1[i], c, nesterov)
+            theta[i] = w
+            s0[i] = a
+            if two_rows:
+                s1[i] = b
+            grad[i] = 0.0
 
 
-@cuda.jit
-def fill_kernel(a, value):
-    """a[:] = value (a device array's own fill would copy from the host)."""
-    for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
-        a[i] = value
+@cuda.jit(cache=True)
+def apply_update_kernel(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, nesterov, t):
+    """One update of theta from the mean gradient grad (left zero), the t-th of this optimizer (t >= 1)."""
+    update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, nesterov, t, cuda.grid(1),
+                  cuda.gridsize(1))

@@ -157,3 +157,13 @@ def test_bench_rows_on_the_gpu_match_the_cpu():
     assert rows[1]["device"] == "cuda"
     assert [c["test_accuracy"] for c in rows[1]["curve"]] == [c["test_accuracy"] for c in rows[0]["curve"]]
     assert rows[1]["train_loss"] == pytest.approx(rows[0]["train_loss"], rel=1e-10)
+
+
+def test_a_callback_that_changes_the_weights_is_seen_by_the_next_epoch():
+    X, y = sparse_data()
+
+    def halve(net, epoch):
+        net.set_weights([{k: v / 2 for k, v in w.items()} for w in net.get_weights()])
+
+    cpu, gpu = fit_both(lambda: tiny(seed=6), X, y, mode="minibatch", batch_size=5, epochs=2, lr=0.2, callback=halve)
+    assert_same_training(cpu, gpu)

@@ -294,7 +294,8 @@ class Network(WeightAccess):
         if device == "cuda":  # data, weights and state go to the GPU once per fit
             from .cuda.train import Trainer
 
-            trainer = Trainer(self._theta, self._opt_state, self._bn_stats, self._layout, self._act_params, X, T, plan[0])
+            trainer = Trainer(self._theta, self._opt_state, self._bn_stats, self._layout, self._act_params, X, T, plan[0],
+                              online=opts.batch_size == 1)
         t0 = 0
         with _blas_threads(max(plan[2], val_plan[2] if val_plan else 1)):
             for epoch in range(opts.epochs):

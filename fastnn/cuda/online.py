@@ -1,10 +1,13 @@
 """Online learning on the GPU: one persistent kernel walks a whole epoch, an example at a time.
 
 A handful of kernel launches per example would cost more than the example's arithmetic, so
-one block of launch.ONLINE_THREADS threads runs the epoch's order inside the GPU: per example
-the threads split each layer's units (forward pass) and the weights' columns (backward pass),
-with a barrier between layers. Plain SGD is applied during backpropagation, only to the rows
-of non-zero inputs (as on the CPU); the other rules form the gradient and update every weight.
+one block of launch.ONLINE_THREADS threads runs the epoch's order inside the GPU, with a barrier
+between layers. Per layer the threads split the units (forward pass) and the weights' columns
+(backward pass); when a layer has fewer units than the block has threads, each unit's inputs are
+split over a group of threads too. The inputs arrive as compressed rows (only the non-zeros: an
+example of MNIST has about 150 of 784), so the first layer's loops have no branch and touch only
+the rows of W the example needs. Plain SGD is applied during backpropagation (as on the CPU); the
+other rules form the gradient and update every weight.
 """
 import math
 
@@ -13,6 +16,7 @@ from numba import cuda, int64
 from ..kernels.activations import PRELU, SOFTMAX
 from ..kernels.layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, P1, P2, UNIT_OFF, W_OFF
 from ..kernels.losses import MSE
+from .launch import ONLINE_THREADS
 from .activations import act_forward, prelu_backward_column, softmax_row, unit_backward, unit_slope
 from .losses import row_delta
 from .updates import update_layers
@@ -33,31 +37,81 @@ def _slopes(theta, layout, l):
 
 
 @cuda.jit(device=True)
-def _input(X, i, A, layout, l, k):
-    """Input k of layer l for example i: X[i, k], or unit k of layer l - 1."""
-    return X[i, k] if l == 0 else A[0, layout[l - 1, UNIT_OFF] + k]
+def _split(fan_out, tid, nt):
+    """(groups, g, j, stride): a layer of fan_out units over nt threads. With fewer units than
+    threads, groups = nt // fan_out threads share each unit, thread tid being in group g of unit
+    j (g >= groups: idle); otherwise one group, thread tid taking units j, j + nt, ..."""
+    if fan_out >= nt:
+        return 1, 0, tid, nt
+    return nt // fan_out, tid // fan_out, tid % fan_out, fan_out
 
 
 @cuda.jit(device=True)
-def _forward(theta, layout, act_params, X, i, Z, A, key, tid, nt):
-    """Forward pass of example i into Z and A, a thread per unit; zero inputs are skipped
-    (every thread sees the same input: no divergence)."""
+def _partial_net_input(theta, layout, l, j, g, groups, indptr, indices, values, i, A):
+    """Group g's share of sum_k x_k W[k, j] for layer l: the inputs g, g + groups, ... (the
+    example's non-zeros for layer 0, the units of layer l - 1 otherwise)."""
+    fan_out, w0 = layout[l, FAN_OUT], layout[l, W_OFF]
+    s = theta.dtype.type(0.0)
+    if l == 0:
+        for q in range(indptr[i] + g, indptr[i + 1], groups):
+            s += values[q] * theta[w0 + indices[q] * fan_out + j]
+    else:
+        u0 = layout[l - 1, UNIT_OFF]
+        for k in range(g, layout[l, FAN_IN], groups):
+            s += A[0, u0 + k] * theta[w0 + k * fan_out + j]
+    return s
+
+
+@cuda.jit(device=True)
+def _add_weight_grad(target, layout, l, j, g, groups, sc, d, indptr, indices, values, i, A):
+    """target's W[k, j] += sc * x_k * d for group g's inputs k of layer l (non-zero ones only)."""
+    fan_out, w0 = layout[l, FAN_OUT], layout[l, W_OFF]
+    if l == 0:
+        for q in range(indptr[i] + g, indptr[i + 1], groups):
+            target[w0 + indices[q] * fan_out + j] += sc * values[q] * d
+    else:
+        u0 = layout[l - 1, UNIT_OFF]
+        for k in range(g, layout[l, FAN_IN], groups):
+            a = A[0, u0 + k]
+            if a != 0.0:  # ReLU zeros: no write
+                target[w0 + k * fan_out + j] += sc * a * d
+
+
+@cuda.jit(device=True)
+def _finish_unit(theta, layout, act_params, l, j, s, Z, A, key, i):
+    """Unit j of layer l: Z = b + s, and A = f(Z) (softmax waits for the whole layer)."""
+    code, u0 = layout[l, ACT], layout[l, UNIT_OFF]
+    z = theta[layout[l, B_OFF] + j] + s
+    Z[0, u0 + j] = z
+    if code != SOFTMAX:
+        p = unit_slope(code, act_params[l, P1], act_params[l, P2], _slopes(theta, layout, l), j, True, key, l, i)
+        A[0, u0 + j] = act_forward(code, z, p)
+
+
+@cuda.jit(device=True)
+def _forward(theta, layout, act_params, indptr, indices, values, i, Z, A, key, tid, nt):
+    """Forward pass of example i into Z and A. Groups of threads that share a unit sum their
+    partial net inputs in a fixed order (the same result on every run)."""
+    part = cuda.shared.array(ONLINE_THREADS, dtype=theta.dtype)
     for l in range(layout.shape[0]):
-        fan_in, fan_out, w0, b0 = layout[l, FAN_IN], layout[l, FAN_OUT], layout[l, W_OFF], layout[l, B_OFF]
-        code, u0 = layout[l, ACT], layout[l, UNIT_OFF]
-        alpha = _slopes(theta, layout, l)
-        for j in range(tid, fan_out, nt):
-            z = theta[b0 + j]
-            for k in range(fan_in):
-                a = _input(X, i, A, layout, l, k)
-                if a != 0.0:
-                    z += a * theta[w0 + k * fan_out + j]
-            Z[0, u0 + j] = z
-            if code != SOFTMAX:
-                p = unit_slope(code, act_params[l, P1], act_params[l, P2], alpha, j, True, key, l, i)
-                A[0, u0 + j] = act_forward(code, z, p)
+        fan_out = layout[l, FAN_OUT]
+        groups, g, j0, stride = _split(fan_out, tid, nt)
+        if g < groups:
+            for j in range(j0, fan_out, stride):
+                s = _partial_net_input(theta, layout, l, j, g, groups, indptr, indices, values, i, A)
+                if groups == 1:
+                    _finish_unit(theta, layout, act_params, l, j, s, Z, A, key, i)
+                else:
+                    part[g * fan_out + j] = s
+        if groups > 1:  # the same for every thread of the block: all reach the barrier
+            cuda.syncthreads()
+            if tid < fan_out:
+                s = part[tid]
+                for h in range(1, groups):
+                    s += part[h * fan_out + tid]
+                _finish_unit(theta, layout, act_params, l, tid, s, Z, A, key, i)
         cuda.syncthreads()
-        if code == SOFTMAX and tid == 0:
+        if layout[l, ACT] == SOFTMAX and tid == 0:
             softmax_row(_units(Z, layout, l), _units(A, layout, l), 0)
         cuda.syncthreads()
 
@@ -76,7 +130,8 @@ def _unit_backward(theta, target, D, Z, A, layout, act_params, scale, l, j, key,
 
 
 @cuda.jit(device=True)
-def _backward(theta, target, layout, act_params, X, i, Z, A, D, lr, layer_scale, fused, key, tid, nt):
+def _backward(theta, target, layout, act_params, indptr, indices, values, i, Z, A, D, lr, layer_scale, fused, key,
+              tid, nt):
     """Backpropagate D (the output deltas) through every layer; target (theta itself when fused,
     else the zeroed gradient) += scale * the gradient, scale = -lr * layer scale when fused."""
     f = theta.dtype.type
@@ -93,22 +148,24 @@ def _backward(theta, target, layout, act_params, X, i, Z, A, D, lr, layer_scale,
                 _unit_backward(theta, target, D, Z, A, layout, act_params, scale, l - 1, k, key, i)
             cuda.syncthreads()
         sc = f(-lr * layer_scale[l] if fused else 1.0)
-        for j in range(tid, fan_out, nt):
-            d = D[0, u0 + j]
-            for k in range(fan_in):
-                a = _input(X, i, A, layout, l, k)
-                if a != 0.0:
-                    target[w0 + k * fan_out + j] += sc * a * d
-            target[b0 + j] += sc * d
+        groups, g, j0, stride = _split(fan_out, tid, nt)
+        if g < groups:  # each weight has one owner thread: no reduction
+            for j in range(j0, fan_out, stride):
+                d = D[0, u0 + j]
+                _add_weight_grad(target, layout, l, j, g, groups, sc, d, indptr, indices, values, i, A)
+                if g == 0:
+                    target[b0 + j] += sc * d
         cuda.syncthreads()
 
 
 @cuda.jit(cache=True)
-def train_online_kernel(theta, grad, state, layout, act_params, X, T, order, lr, mom, rule, hp, nesterov, weight_decay,
-                        layer_scale, t0, loss_code, fused, key, errors, Z, A, D, out):
-    """One online epoch over X[order] (twin of kernels.train.train_epoch with batch_size 1) in one
-    block. Z, A, D: (1, units) scratch; grad: zeros, left zero (unused when fused: plain SGD). out[0] = the
-    summed loss, out[1] = the number of updates; stops after the update whose loss overflows."""
+def train_online_kernel(theta, grad, state, layout, act_params, indptr, indices, values, T, order, lr, mom, rule, hp,
+                        nesterov, weight_decay, layer_scale, t0, loss_code, fused, key, errors, Z, A, D, out):
+    """One online epoch over the examples order (twin of kernels.train.train_epoch with batch
+    size 1) in one block. The inputs: example i's non-zeros are values[indptr[i]:indptr[i + 1]]
+    at columns indices[...] (ascending). Z, A, D: (1, units) scratch; grad: zeros, left zero
+    (unused when fused: plain SGD). out[0] = the summed loss, out[1] = the number of updates;
+    stops after the update whose loss overflows."""
     tid, nt = cuda.threadIdx.x, cuda.blockDim.x
     L = layout.shape[0]
     target = theta if fused else grad
@@ -118,7 +175,7 @@ def train_online_kernel(theta, grad, state, layout, act_params, X, T, order, lr,
     steps = 0
     for step in range(order.size):
         i = order[step]
-        _forward(theta, layout, act_params, X, i, Z, A, key, tid, nt)
+        _forward(theta, layout, act_params, indptr, indices, values, i, Z, A, key, tid, nt)
         if tid == 0:
             loss = row_delta(_units(Z, layout, L - 1), _units(A, layout, L - 1), T, 0, i, loss_code, out_code,
                              _units(D, layout, L - 1))
@@ -132,7 +189,8 @@ def train_online_kernel(theta, grad, state, layout, act_params, X, T, order, lr,
             for j in range(tid, m, nt):
                 _unit_backward(theta, target, D, Z, A, layout, act_params, scale, L - 1, j, key, i)
             cuda.syncthreads()
-        _backward(theta, target, layout, act_params, X, i, Z, A, D, lr[step], layer_scale, fused, key, tid, nt)
+        _backward(theta, target, layout, act_params, indptr, indices, values, i, Z, A, D, lr[step], layer_scale,
+                  fused, key, tid, nt)
         if not fused:
             update_layers(rule, hp, theta, grad, state, layout, layer_scale, weight_decay, lr[step], mom[step], nesterov,
                           t0 + step + 1, tid, nt)

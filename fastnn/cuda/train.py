@@ -23,6 +23,16 @@ from .online import train_online_kernel
 from .updates import apply_update_kernel
 
 
+def compressed_rows(X):
+    """(indptr, indices, values): the non-zeros of row i of X are values[indptr[i]:indptr[i + 1]]
+    in the columns indices[...], ascending (CSR). What the online kernel reads."""
+    nonzero = X != 0
+    indptr = np.zeros(len(X) + 1, np.int64)
+    np.cumsum(nonzero.sum(axis=1), out=indptr[1:])
+    rows, cols = np.nonzero(nonzero)
+    return indptr, cols.astype(np.int64), np.ascontiguousarray(X[rows, cols])
+
+
 def _layer_views(flat, layout):
     """Per layer (W, b, PReLU slopes, gamma) views of a flat device array, made once per fit."""
     views = []
@@ -36,13 +46,15 @@ def _layer_views(flat, layout):
 
 
 class Trainer:
-    """The device side of one fit: X, T, theta, a gradient buffer (kept zero between updates),
-    the optimizer state, the batch-norm statistics and the scratch of one chunk of ``chunk`` examples."""
+    """The device side of one fit: X (its compressed rows when ``online``), T, theta, a gradient
+    buffer (kept zero between updates), the optimizer state, the batch-norm statistics and the
+    scratch of one chunk of ``chunk`` examples."""
 
-    def __init__(self, theta, state, stats, layout, act_params, X, T, chunk):
+    def __init__(self, theta, state, stats, layout, act_params, X, T, chunk, online):
         self.layout, self.act_params, self.chunk = layout, act_params, chunk
         self.d_layout, self.d_act_params = cuda.to_device(layout), cuda.to_device(act_params)
-        self.X, self.T = cuda.to_device(X), cuda.to_device(T)
+        self.X = tuple(cuda.to_device(a) for a in compressed_rows(X)) if online else cuda.to_device(X)
+        self.T = cuda.to_device(T)
         self.theta, self.state, self.stats = cuda.to_device(theta), cuda.to_device(state), cuda.to_device(stats)
         self.grad = cuda.to_device(np.zeros_like(theta))
         self.params, self.grads = _layer_views(self.theta, layout), _layer_views(self.grad, layout)
@@ -83,7 +95,7 @@ class Trainer:
         weight_decay = float(weight_decay)
         if batch_size == 1:
             train_online_kernel[1, launch.ONLINE_THREADS](
-                self.theta, self.grad, self.state, self.d_layout, self.d_act_params, self.X, self.T, d_order,
+                self.theta, self.grad, self.state, self.d_layout, self.d_act_params, *self.X, self.T, d_order,
                 cuda.to_device(lr), cuda.to_device(mom), rule, d_hp, nesterov, weight_decay, d_scale, t0, loss_code,
                 fused, key, d_errors, *self.online, self.out)
             total, steps = self.out.copy_to_host()

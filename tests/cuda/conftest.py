@@ -25,6 +25,6 @@ def small_launches(monkeypatch):
     if simulated():
         from fastnn.cuda import launch
 
-        for name, value in (("THREADS", 4), ("TILE", 4), ("ONLINE_THREADS", 4), ("MAX_BLOCKS", 3), ("K_SLAB", 8),
+        for name, value in (("THREADS", 4), ("TILE", 4), ("ONLINE_THREADS", 6), ("MAX_BLOCKS", 3), ("K_SLAB", 8),
                             ("ROW_SLAB", 3)):
             monkeypatch.setattr(launch, name, value)

@@ -113,6 +113,7 @@ def test_emphasis_order_records_each_example_loss():
     assert_same_training(cpu, gpu)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the simulator's Python arithmetic warns as it overflows
 @pytest.mark.parametrize("mode,batch_size", MODES)
 def test_divergence_restores_the_weights_as_on_the_cpu(mode, batch_size):
     """The GPU finishes a diverging epoch that the CPU stops early; both restore the end of the

@@ -17,7 +17,7 @@ import time
 import numba
 
 from fastnn import bench, peers
-from fastnn.device import describe
+from fastnn.device import check, describe
 from bench_vs_torch import load
 
 BATCHES = (1, 8, 32, 128, 512)
@@ -54,6 +54,10 @@ def main():
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--json", default=None)
     a = p.parse_args()
+    try:
+        check("cuda")
+    except RuntimeError as e:
+        raise SystemExit(f"bench_cuda: {e}")
     numba.set_num_threads(1)
     x, y, source = load(a.n)
     print(f"data: {source}; 784-128-10 tanh/softmax; float32; GPU: {describe()}; CPU: 1 thread, {bench.cpu_model()}")

@@ -7,7 +7,7 @@ sized by TILE at compile time; a patched, smaller TILE uses a corner of them.
 THREADS = 256  # threads per block of the element-wise kernels
 TILE = 16  # side of the dense products' blocks (TILE x TILE threads) and shared-memory tiles
 TILE_STRIDE = TILE + 1  # row stride of a tile in shared memory: transposed stores then hit distinct banks
-ONLINE_THREADS = 256  # the one block of the persistent online kernel
+ONLINE_THREADS = 256  # the one block of the persistent online kernel (at most online.MAX_THREADS, CUDA's 1024)
 MAX_BLOCKS = 1024  # element-wise grids stride over larger inputs
 K_SLAB = 512  # a weight gradient sums the chunk's rows in slabs of this many, a block each (added atomically)
 ROW_SLAB = 64  # likewise for a bias gradient's column sums

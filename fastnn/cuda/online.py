@@ -16,10 +16,11 @@ from numba import cuda, int64
 from ..kernels.activations import PRELU, SOFTMAX
 from ..kernels.layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, P1, P2, UNIT_OFF, W_OFF
 from ..kernels.losses import MSE
-from .launch import ONLINE_THREADS
 from .activations import act_forward, prelu_backward_column, softmax_row, unit_backward, unit_slope
 from .losses import row_delta
 from .updates import update_layers
+
+MAX_THREADS = 1024  # CUDA's largest block: sizes the shared partial sums for any launch.ONLINE_THREADS
 
 
 @cuda.jit(device=True, inline="always")  # returns a view: inlined, not called
@@ -92,7 +93,7 @@ def _finish_unit(theta, layout, act_params, l, j, s, Z, A, key, i):
 def _forward(theta, layout, act_params, indptr, indices, values, i, Z, A, key, tid, nt):
     """Forward pass of example i into Z and A. Groups of threads that share a unit sum their
     partial net inputs in a fixed order (the same result on every run)."""
-    part = cuda.shared.array(ONLINE_THREADS, dtype=theta.dtype)
+    part = cuda.shared.array(MAX_THREADS, dtype=theta.dtype)
     for l in range(layout.shape[0]):
         fan_out = layout[l, FAN_OUT]
         groups, g, j0, stride = _split(fan_out, tid, nt)

@@ -144,3 +144,19 @@ def test_update_rules_match_cpu(rule, weight_decay):
         apply_update(rule, hp, theta, grad, state, layout, scale, weight_decay, 0.1, 0.7, t == 2, t)
     np.testing.assert_allclose(theta_g, theta, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(state_g, state, rtol=1e-13, atol=1e-15)
+
+
+def test_compressed_rows_match_scipy():
+    """The online kernel's inputs: each row's non-zeros, columns ascending (SciPy's CSR as the oracle)."""
+    from scipy.sparse import csr_matrix
+
+    from fastnn.cuda.train import compressed_rows
+
+    X = RNG.normal(size=(9, 7)) * (RNG.uniform(size=(9, 7)) < 0.3)
+    X[4] = 0.0  # a row without non-zeros
+    indptr, indices, values = compressed_rows(X)
+    want = csr_matrix(X)
+    np.testing.assert_array_equal(indptr, want.indptr)
+    np.testing.assert_array_equal(indices, want.indices)
+    np.testing.assert_array_equal(values, want.data)
+    assert indptr.dtype == indices.dtype == np.int64 and values.dtype == X.dtype

@@ -15,5 +15,5 @@ out=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
 $PY -c "import numba, numba_cuda; print('numba', numba.__version__, 'numba-cuda', numba_cuda.__version__)" || true
 $PY -c "from fastnn import device; device.check('cuda'); print('GPU:', device.describe())"
-timeout 240 $PY -m pytest -q -x -p no:cacheprovider tests/cuda 2>&1 | tee "$out/gpu_tests.log"
-timeout 200 $PY bench/bench_cuda.py --n 20000 --repeat 3 --json "$out/gpu_bench.json" 2>&1 | tee "$out/gpu_bench.log"
+timeout 180 $PY -m pytest -q -x -p no:cacheprovider tests/cuda 2>&1 | tee "$out/gpu_tests.log"
+timeout 150 $PY bench/bench_cuda.py --n 20000 --repeat 3 --json "$out/gpu_bench.json" 2>&1 | tee "$out/gpu_bench.log"

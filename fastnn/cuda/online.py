@@ -7,7 +7,9 @@ between layers. Per layer the threads split the units (forward pass) and the wei
 split over a group of threads too. The inputs arrive as compressed rows (only the non-zeros: an
 example of MNIST has about 150 of 784), so the first layer's loops have no branch and touch only
 the rows of W the example needs. Plain SGD is applied during backpropagation (as on the CPU); the
-other rules form the gradient and update every weight.
+other rules form the gradient and update every weight, except where the CPU's lazy rows apply
+(SGD with momentum, delta-bar-delta, RMSprop; no weight decay): there the first layer's rows of
+zero inputs are left alone and caught up in closed form when next touched (fastnn.kernels.updates).
 """
 import math
 
@@ -15,10 +17,15 @@ from numba import cuda, int64
 
 from ..kernels.activations import PRELU, SOFTMAX
 from ..kernels.layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, P1, P2, UNIT_OFF, W_OFF
+from ..kernels import updates as _cpu_updates
 from ..kernels.losses import MSE
+from ..kernels.updates import DELTA_BAR_DELTA, SGD
 from .activations import act_forward, prelu_backward_column, softmax_row, unit_backward, unit_slope
 from .losses import row_delta
-from .updates import update_layers
+from .shared import device_function
+from .updates import rule_coefficients, rule_step, update_layers
+
+idle_steps = device_function(_cpu_updates.idle_steps)
 
 MAX_THREADS = 1024  # CUDA's largest block: sizes the shared partial sums for any launch.ONLINE_THREADS
 
@@ -132,9 +139,10 @@ def _unit_backward(theta, target, D, Z, A, layout, act_params, scale, l, j, key,
 
 @cuda.jit(device=True)
 def _backward(theta, target, layout, act_params, indptr, indices, values, i, Z, A, D, lr, layer_scale, fused, key,
-              tid, nt):
+              tid, nt, first_W):
     """Backpropagate D (the output deltas) through every layer; target (theta itself when fused,
-    else the zeroed gradient) += scale * the gradient, scale = -lr * layer scale when fused."""
+    else the zeroed gradient) += scale * the gradient, scale = -lr * layer scale when fused.
+    first_W=False leaves the first layer's W out (lazy rows: _lazy_first_layer forms it)."""
     f = theta.dtype.type
     for l in range(layout.shape[0] - 1, -1, -1):
         fan_in, fan_out, w0, b0 = layout[l, FAN_IN], layout[l, FAN_OUT], layout[l, W_OFF], layout[l, B_OFF]
@@ -153,20 +161,83 @@ def _backward(theta, target, layout, act_params, indptr, indices, values, i, Z, 
         if g < groups:  # each weight has one owner thread: no reduction
             for j in range(j0, fan_out, stride):
                 d = D[0, u0 + j]
-                _add_weight_grad(target, layout, l, j, g, groups, sc, d, indptr, indices, values, i, A)
+                if l > 0 or first_W:
+                    _add_weight_grad(target, layout, l, j, g, groups, sc, d, indptr, indices, values, i, A)
                 if g == 0:
                     target[b0 + j] += sc * d
         cuda.syncthreads()
 
 
+@cuda.jit(device=True, inline="always")  # returns a view: inlined, not called
+def _decaying(rule, state):
+    """The state row that decays while a weight idles: delta-bar-delta's bar, else the first row
+    (SGD's velocity, RMSprop's mean square)."""
+    return state[state.shape[0] - 1] if rule == DELTA_BAR_DELTA else state[0]
+
+
+@cuda.jit(device=True)
+def _catch_up(theta, S, layout, k, j, last, t, factors):
+    """First-layer weight (k, j) and its decaying state S brought from update last[k] to t."""
+    s = t - last[k]
+    p = layout[0, W_OFF] + k * layout[0, FAN_OUT] + j
+    theta[p], S[p] = idle_steps(theta[p], S[p], factors[0, s], factors[1, s])
+
+
+@cuda.jit(device=True)
+def _catch_up_inputs(theta, S, layout, indptr, indices, i, last, t, factors, tid, nt):
+    """SGD with momentum: the first-layer rows of example i's non-zero inputs brought up to
+    update t before the forward pass reads them (their idle steps move the weights)."""
+    fan_out, q0, m = layout[0, FAN_OUT], indptr[i], indptr[i + 1] - indptr[i]
+    for e in range(tid, m * fan_out, nt):
+        _catch_up(theta, S, layout, indices[q0 + e // fan_out], e % fan_out, last, t, factors)
+    cuda.syncthreads()  # every thread has read last[k] before it moves
+    for q in range(q0 + tid, q0 + m, nt):
+        last[indices[q]] = t
+    cuda.syncthreads()
+
+
+@cuda.jit(device=True)
+def _lazy_first_layer(rule, hp, theta, state, layout, eta, mu, nesterov, t, D, indptr, indices, values, i, last,
+                      factors, tid, nt):
+    """Update t of the first-layer rows of example i's non-zero inputs from the gradient
+    x_k * d_j, formed as it is used, with the decay of each row's idle steps folded in (SGD's
+    rows were caught up before: factor 1). Twin of kernels.updates.lazy_rows."""
+    fan_out, w0, u0 = layout[0, FAN_OUT], layout[0, W_OFF], layout[0, UNIT_OFF]
+    s0, s1 = state[0], state[state.shape[0] - 1]
+    two_rows = state.shape[0] > 1
+    c = rule_coefficients(rule, hp, eta, mu, t, 1.0, theta.dtype.type)
+    q0, m = indptr[i], indptr[i + 1] - indptr[i]
+    for e in range(tid, m * fan_out, nt):
+        q, j = q0 + e // fan_out, e % fan_out
+        k = indices[q]
+        p = w0 + k * fan_out + j
+        a, b = s0[p], s1[p]
+        factor = factors[0, t - 1 - last[k]]
+        if rule == DELTA_BAR_DELTA:
+            b = b * factor
+        else:
+            a = a * factor
+        w, a, b = rule_step(rule, theta[p], values[q] * D[0, u0 + j], a, b, c, nesterov)
+        theta[p] = w
+        s0[p] = a
+        if two_rows:
+            s1[p] = b
+    cuda.syncthreads()
+    for q in range(q0 + tid, q0 + m, nt):
+        last[indices[q]] = t
+    cuda.syncthreads()
+
+
 @cuda.jit(cache=True)
 def train_online_kernel(theta, grad, state, layout, act_params, indptr, indices, values, T, order, lr, mom, rule, hp,
-                        nesterov, weight_decay, layer_scale, t0, loss_code, fused, key, errors, Z, A, D, out):
+                        nesterov, weight_decay, layer_scale, t0, loss_code, fused, key, errors, lazy, last, factors, Z,
+                        A, D, out):
     """One online epoch over the examples order (twin of kernels.train.train_epoch with batch
     size 1) in one block. The inputs: example i's non-zeros are values[indptr[i]:indptr[i + 1]]
     at columns indices[...] (ascending). Z, A, D: (1, units) scratch; grad: zeros, left zero
-    (unused when fused: plain SGD). out[0] = the summed loss, out[1] = the number of updates;
-    stops after the update whose loss overflows."""
+    (unused when fused: plain SGD). lazy: the first layer's rows are updated lazily (last[k]: the
+    update row k has seen, t0 on entry; factors: kernels.updates.idle_factors). out[0] = the
+    summed loss, out[1] = the number of updates; stops after the update whose loss overflows."""
     tid, nt = cuda.threadIdx.x, cuda.blockDim.x
     L = layout.shape[0]
     target = theta if fused else grad
@@ -174,8 +245,12 @@ def train_online_kernel(theta, grad, state, layout, act_params, indptr, indices,
     out_code, m = layout[L - 1, ACT], layout[L - 1, FAN_OUT]
     total = 0.0
     steps = 0
+    S = _decaying(rule, state)
     for step in range(order.size):
         i = order[step]
+        t = t0 + step + 1
+        if lazy and rule == SGD:
+            _catch_up_inputs(theta, S, layout, indptr, indices, i, last, t - 1, factors, tid, nt)
         _forward(theta, layout, act_params, indptr, indices, values, i, Z, A, key, tid, nt)
         if tid == 0:
             loss = row_delta(_units(Z, layout, L - 1), _units(A, layout, L - 1), T, 0, i, loss_code, out_code,
@@ -191,14 +266,21 @@ def train_online_kernel(theta, grad, state, layout, act_params, indptr, indices,
                 _unit_backward(theta, target, D, Z, A, layout, act_params, scale, L - 1, j, key, i)
             cuda.syncthreads()
         _backward(theta, target, layout, act_params, indptr, indices, values, i, Z, A, D, lr[step], layer_scale,
-                  fused, key, tid, nt)
+                  fused, key, tid, nt, not lazy)
+        if lazy:
+            _lazy_first_layer(rule, hp, theta, state, layout, lr[step] * layer_scale[0], mom[step], nesterov, t, D,
+                              indptr, indices, values, i, last, factors, tid, nt)
         if not fused:
             update_layers(rule, hp, theta, grad, state, layout, layer_scale, weight_decay, lr[step], mom[step], nesterov,
-                          t0 + step + 1, tid, nt)
+                          t, tid, nt, lazy)
             cuda.syncthreads()
         steps = step + 1
         if stop[0]:
             break
+    if lazy:  # every first-layer row brought up to the last update
+        fan_out = layout[0, FAN_OUT]
+        for e in range(tid, layout[0, FAN_IN] * fan_out, nt):
+            _catch_up(theta, S, layout, e // fan_out, e % fan_out, last, t0 + steps, factors)
     if tid == 0:
         out[0] = total
         out[1] = steps

@@ -13,6 +13,7 @@ from numba import cuda
 from ..kernels.layout import ACT, ALPHA_OFF, B_OFF, BN_EPS, BN_MOMENTUM, FAN_IN, FAN_OUT, GAMMA_OFF, P1, P2, STAT_OFF, \
     UNIT_OFF, W_OFF
 from ..kernels.losses import MSE
+from ..kernels.updates import has_lazy_rows, idle_factors
 from . import launch
 from .activations import activate_kernel, activation_backward_kernel
 from .batchnorm import batch_norm_backward_kernel, batch_norm_forward_kernel, update_moving_averages_kernel
@@ -94,10 +95,14 @@ class Trainer:
         d_hp, d_scale = cuda.to_device(hp), cuda.to_device(layer_scale)
         weight_decay = float(weight_decay)
         if batch_size == 1:
+            lazy = bool(has_lazy_rows(rule, 1, weight_decay, mom))  # the CPU's choice, the CPU's factors
+            factors = idle_factors(rule, hp, mom[0] if mom.size else 0.0, nesterov, order.size if lazy else 0,
+                                   self.theta.dtype)
+            last = np.full(int(self.layout[0, FAN_IN]) if lazy else 0, t0, np.int64)
             train_online_kernel[1, launch.ONLINE_THREADS](
                 self.theta, self.grad, self.state, self.d_layout, self.d_act_params, *self.X, self.T, d_order,
                 cuda.to_device(lr), cuda.to_device(mom), rule, d_hp, nesterov, weight_decay, d_scale, t0, loss_code,
-                fused, key, d_errors, *self.online, self.out)
+                fused, key, d_errors, lazy, cuda.to_device(last), cuda.to_device(factors), *self.online, self.out)
             total, steps = self.out.copy_to_host()
         else:
             total, steps = self._batches(d_order, batch_size, lr, mom, rule, d_hp, nesterov, weight_decay,

@@ -10,9 +10,11 @@ layer_end = device_function(_cpu._layer_end)
 
 
 @cuda.jit(device=True)
-def update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, nesterov, t, start, stride):
+def update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, nesterov, t, start, stride,
+                  skip_first_W):
     """Update t of the parameters start, start + stride, ... of every layer from grad, which is
-    left zero for the next gradient. L2 decay on the weights W only; layer l at eta * layer_scale[l].
+    left zero for the next gradient (skip_first_W: all but the first layer's W, which online
+    learning updates lazily). L2 decay on the weights W only; layer l at eta * layer_scale[l].
     The rule's coefficients are made once per layer, not per weight."""
     s0, s1 = state[0], state[state.shape[0] - 1]
     two_rows = state.shape[0] > 1  # one-row rules: s1 is s0, and rule_step hands it back unchanged
@@ -20,7 +22,8 @@ def update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_deca
     for l in range(layout.shape[0]):
         w0, b0 = layout[l, W_OFF], layout[l, B_OFF]
         c = rule_coefficients(code, hp, eta * layer_scale[l], mu, t, layer_scale[l], f)
-        for i in range(w0 + start, layer_end(layout, l, theta.size), stride):
+        first = b0 if skip_first_W and l == 0 else w0
+        for i in range(first + start, layer_end(layout, l, theta.size), stride):
             g = grad[i]
             if weight_decay != 0.0 and i < b0:
                 g = f(g + weight_decay * theta[i])
@@ -36,4 +39,4 @@ def update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_deca
 def apply_update_kernel(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, nesterov, t):
     """One update of theta from the mean gradient grad (left zero), the t-th of this optimizer (t >= 1)."""
     update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, nesterov, t, cuda.grid(1),
-                  cuda.gridsize(1))
+                  cuda.gridsize(1), False)

@@ -232,6 +232,13 @@ def idle_factors(code, hp, mu, nesterov, n, dtype):
 
 
 @njit(**KERNEL, inline="always")
+def idle_steps(w, s, factor, drift):
+    """A weight and its decaying state after idle updates (g = 0), in closed form: the state
+    times factor (decay^steps), the weight moved by drift times the state before (SGD's velocity)."""
+    return w + drift * s, s * factor
+
+
+@njit(**KERNEL, inline="always")
 def _catch_up_row(drifts, W, S, k, last, t, factors):
     """Apply first-layer row k's idle updates last[k] + 1 .. t to its decaying state S (and,
     when the weights drift, to W); last[k] = t."""
@@ -240,9 +247,10 @@ def _catch_up_row(drifts, W, S, k, last, t, factors):
         factor, drift = factors[0, s], factors[1, s]
         if drifts:
             for j in range(W.shape[1]):
-                W[k, j] += drift * S[k, j]
-        for j in range(W.shape[1]):
-            S[k, j] *= factor
+                W[k, j], S[k, j] = idle_steps(W[k, j], S[k, j], factor, drift)
+        else:
+            for j in range(W.shape[1]):
+                S[k, j] *= factor
         last[k] = t
 
 

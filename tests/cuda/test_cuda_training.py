@@ -62,15 +62,26 @@ def test_update_rules_match_the_reference(opt, mode, batch_size):
     """As tests/test_optimizers.py on the CPU: every rule, weight decay and per-layer rates."""
     if isinstance(opt, optimizers.Rprop) and mode == "online":
         pytest.skip("Rprop refuses online mode")
+    check_against_reference(opt, mode, batch_size, weight_decay=0.01)
+
+
+@pytest.mark.parametrize("opt", RULES[:3], ids=lambda o: type(o).__name__)
+def test_lazy_first_layer_rows_online_match_the_reference(opt):
+    """Online without weight decay: momentum, delta-bar-delta and RMSprop leave the rows of zero
+    inputs idle and catch them up in closed form, exactly."""
+    check_against_reference(opt, "online", None, weight_decay=0.0)
+
+
+def check_against_reference(opt, mode, batch_size, weight_decay):
     X, y = sparse_data()
     net = tiny("prelu", input_dim=5)
     w0 = net.get_weights()
     net.fit(X, y, mode=mode, batch_size=batch_size, epochs=2, lr=0.05, shuffle=False, optimizer=opt,
-            weight_decay=0.01, layer_scaling="fan_in", device="cuda")
+            weight_decay=weight_decay, layer_scaling="fan_in", device="cuda")
     T = net._targets.encode(y, 3, np.float64)
     bs = {"online": 1, "minibatch": 5, "batch": 13}[mode]
     expected = reference.train(w0, lambda w, Xb, Tb: reference.loss_and_grads(net, w, Xb, Tb), X, T,
-                               [np.arange(13)] * 2, bs, 0.05, type(opt).__name__, hp(opt), 0.01,
+                               [np.arange(13)] * 2, bs, 0.05, type(opt).__name__, hp(opt), weight_decay,
                                [1 / np.sqrt(5), 1 / np.sqrt(7)], return_state=True)
     assert_weights_close(net.get_weights(), expected[0])
     for row, want in zip(net._opt_state, expected[1]):

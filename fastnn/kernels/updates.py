@@ -77,8 +77,8 @@ def rprop_step(w, g, step, g_prev, scale, eta_plus, eta_minus, step_min, step_ma
 @njit(**KERNEL, inline="always")
 def rule_coefficients(code, hp, eta, mu, t, scale, f):
     """The scalars rule ``code``'s step takes, in dtype f, for its t-th update at rate eta
-    (momentum mu, Rprop's layer scale): a 7-tuple, unused entries zero. Made once per update
-    (or per thread on the GPU), so a Python float never turns float32 arithmetic into float64.
+    (momentum mu, Rprop's layer scale): a 7-tuple, unused entries zero. Made once per update and
+    layer (on the GPU by each thread), so a Python float never turns float32 arithmetic into float64.
 
     SGD (eta, mu); delta-bar-delta (eta, kappa, phi, smoothing, 1 - smoothing, gain_min,
     gain_max); RMSprop (eta, rho, 1 - rho, eps); Adam (eta_t, beta1, 1 - beta1, beta2,

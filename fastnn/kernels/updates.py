@@ -74,7 +74,7 @@ def rprop_step(w, g, step, g_prev, scale, eta_plus, eta_minus, step_min, step_ma
     return w, step, g
 
 
-@njit(**KERNEL, inline="always")
+@njit(**KERNEL)
 def rule_coefficients(code, hp, eta, mu, t, scale, f):
     """The scalars rule ``code``'s step takes, in dtype f, for its t-th update at rate eta
     (momentum mu, Rprop's layer scale): a 7-tuple, unused entries zero. Made once per update and

@@ -6,8 +6,8 @@ from ..kernels import batchnorm as _cpu
 from ..kernels.batchnorm import INV_STD, MEAN, VAR
 from .shared import device_function
 
-input_grad, inverse_std, moving_average = (device_function(f) for f in (_cpu.input_grad, _cpu.inverse_std,
-                                                                        _cpu.moving_average))
+column_moments, input_grad, inverse_std, moving_average = (
+    device_function(f) for f in (_cpu.column_moments, _cpu.input_grad, _cpu.inverse_std, _cpu.moving_average))
 
 
 @cuda.jit(cache=True)
@@ -16,15 +16,8 @@ def batch_norm_forward_kernel(Z, Xh, gamma, beta, eps, bn, u0):
     1 / sqrt(variance + eps) of unit j over the batch (two passes, as on the CPU)."""
     B, m = Z.shape
     for j in range(cuda.grid(1), m, cuda.gridsize(1)):
-        mean = 0.0
-        for r in range(B):
-            mean += Z[r, j]
-        mean /= B
-        var = 0.0
-        for r in range(B):
-            dev = Z[r, j] - mean
-            var += dev * dev
-        var /= B
+        mean, m2 = column_moments(Z, j)
+        var = m2 / B
         inv_std = inverse_std(var, eps)
         bn[MEAN, u0 + j], bn[VAR, u0 + j], bn[INV_STD, u0 + j] = mean, var, inv_std
         for r in range(B):

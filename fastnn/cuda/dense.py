@@ -10,13 +10,26 @@ from .launch import TILE, TILE_STRIDE
 
 
 @cuda.jit(device=True)
+def _stage(S, X, x_t, r0, c0, n_r, n_c):
+    """S[r, c] = op(X)[r0 + r, c0 + c] (zero outside n_r x n_c) for this thread's (r, c) of the
+    tile, op(X) = X.T when x_t. Threads run along X's contiguous axis (coalesced reads); a
+    transposed operand is stored transposed (TILE_STRIDE keeps those stores off one bank)."""
+    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+    if x_t:  # op(X)[r, c] = X[c, r]: thread (tx, ty) reads X[c0 + ty, r0 + tx]
+        r, c, sr, sc = r0 + tx, c0 + ty, tx, ty
+    else:
+        r, c, sr, sc = r0 + ty, c0 + tx, ty, tx
+    if r < n_r and c < n_c:
+        S[sr, sc] = X[c, r] if x_t else X[r, c]
+    else:
+        S[sr, sc] = 0
+
+
+@cuda.jit(device=True)
 def _tiled_product(A, a_t, B, b_t, k_begin, n_k):
     """This thread's entry (i, j) of op(A) @ op(B), op(X) = X.T when x_t, summed over
     k_begin <= k < n_k, or zero outside the result. Every thread of the block calls it (the
-    tiles are shared).
-
-    Threads read the operands along their contiguous axis (coalesced); a transposed operand is
-    stored transposed into its tile (TILE_STRIDE keeps those stores off one bank)."""
+    tiles are shared)."""
     # The tiles are TILE x TILE_STRIDE (compile-time shapes); blocks are T x T threads, T <= TILE
     # (the simulator tests launch smaller blocks).
     sA = cuda.shared.array((TILE, TILE_STRIDE), dtype=A.dtype)
@@ -26,21 +39,10 @@ def _tiled_product(A, a_t, B, b_t, k_begin, n_k):
     i0, j0 = cuda.blockIdx.y * T, cuda.blockIdx.x * T
     n_i = A.shape[1] if a_t else A.shape[0]
     n_j = B.shape[0] if b_t else B.shape[1]
-    zero = A.dtype.type(0)
-    acc = zero
+    acc = A.dtype.type(0)
     for k0 in range(k_begin, n_k, T):
-        if a_t:  # op(A)[i, k] = A[k, i]
-            k, i = k0 + ty, i0 + tx
-            sA[tx, ty] = A[k, i] if k < n_k and i < n_i else zero
-        else:
-            i, k = i0 + ty, k0 + tx
-            sA[ty, tx] = A[i, k] if i < n_i and k < n_k else zero
-        if b_t:  # op(B)[k, j] = B[j, k]
-            j, k = j0 + ty, k0 + tx
-            sB[tx, ty] = B[j, k] if j < n_j and k < n_k else zero
-        else:
-            k, j = k0 + ty, j0 + tx
-            sB[ty, tx] = B[k, j] if k < n_k and j < n_j else zero
+        _stage(sA, A, a_t, i0, k0, n_i, n_k)
+        _stage(sB, B, b_t, k0, j0, n_k, n_j)
         cuda.syncthreads()
         for kk in range(T):
             acc += sA[ty, kk] * sB[kk, tx]

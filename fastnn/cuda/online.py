@@ -15,9 +15,9 @@ import math
 
 from numba import cuda, int64
 
+from ..kernels import updates as _cpu_updates
 from ..kernels.activations import PRELU, SOFTMAX
 from ..kernels.layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, P1, P2, UNIT_OFF, W_OFF
-from ..kernels import updates as _cpu_updates
 from ..kernels.losses import MSE
 from ..kernels.updates import DELTA_BAR_DELTA, SGD
 from .activations import act_forward, prelu_backward_column, softmax_row, unit_backward, unit_slope

@@ -100,19 +100,28 @@ def batch_norm_backward(dY, Xh, gamma, bn, u0, dgamma, dbeta, scale):
 
 
 @njit(**KERNEL)
+def column_moments(Z, j):
+    """(mean, sum of squared deviations from it) of column j of Z, in two float64 passes: no
+    cancellation on large, offset values. The GPU's batch statistics use it too."""
+    B = Z.shape[0]
+    mean = 0.0
+    for r in range(B):
+        mean += Z[r, j]
+    mean /= B
+    m2 = 0.0
+    for r in range(B):
+        dev = Z[r, j] - mean
+        m2 += dev * dev
+    return mean, m2
+
+
+@njit(**KERNEL)
 def merge_moments(count, mean, m2, Z):
     """Add the rows of Z to running (count, mean, M2) per unit (Chan et al. 1979: stable
     pairwise merging of chunk moments). Returns the new count."""
     B, m = Z.shape
     for j in range(m):
-        cm = 0.0
-        for r in range(B):
-            cm += Z[r, j]
-        cm /= B
-        c2 = 0.0
-        for r in range(B):
-            dev = Z[r, j] - cm
-            c2 += dev * dev
+        cm, c2 = column_moments(Z, j)
         total = count + B
         delta = cm - mean[j]
         mean[j] += delta * B / total

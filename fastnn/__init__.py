@@ -2,6 +2,10 @@
 
 Importing fastnn compiles nothing; kernels compile (or load from Numba's cache) at first use.
 """
+from . import _threads
+
+_threads.configure_openmp()  # before Numba starts its OpenMP pool: idle threads must not hog the cores
+
 from . import activations, initializers, losses, optimizers, preprocessing, sampling, schedules
 from .layers import BatchNorm, Dense
 from .network import DivergenceWarning, Network, load

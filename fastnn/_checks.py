@@ -2,7 +2,9 @@
 
 Each error names the argument, what was received and how to fix it.
 """
+import math
 import numbers
+import os
 
 import numpy as np
 
@@ -60,13 +62,16 @@ def same_length(X, y, xname="X", yname="y"):
 
 
 def number(name, value, low=None, high=None, low_open=False, high_open=False, integer=False):
-    """A real (or integer) number within the stated bounds, else a clear error."""
+    """A real (or integer) number within the stated bounds, else a clear error. Integers must
+    also fit int64 and reals float64 (they reach compiled code and NumPy arrays)."""
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kind):
         what = "an integer" if integer else "a number"
         raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
-    if not integer and not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+    if integer and not -(2**63) <= value < 2**63:
+        raise ValueError(f"{name} must fit a 64-bit integer, got {value!r}")
+    if not integer and not _finite_float(value):
+        raise ValueError(f"{name} must be finite (within float64's range), got {value!r:.40}")
     lo_bad = low is not None and (value <= low if low_open else value < low)
     hi_bad = high is not None and (value >= high if high_open else value > high)
     if lo_bad or hi_bad:
@@ -76,6 +81,33 @@ def number(name, value, low=None, high=None, low_open=False, high_open=False, in
         hi = hi or "inf)"
         raise ValueError(f"{name} must be in {lo}, {hi}, got {value!r}")
     return int(value) if integer else float(value)
+
+
+def _finite_float(value):
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int beyond float64, e.g. 10**400
+        return False
+
+
+def physical_memory():
+    """Bytes of RAM of this machine (2**62 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 2**62
+
+
+def fits_in_memory(n_bytes, what):
+    """Refuse, before anything is allocated, what could never fit in this machine's memory."""
+    total = physical_memory()
+    if n_bytes > total:
+        raise ValueError(f"{what} would need {_gib(n_bytes)} of memory and this machine has {_gib(total)}; "
+                         "use fewer units or inputs")
+
+
+def _gib(n_bytes):
+    return f"{n_bytes / 2**30:.3g} GiB"
 
 
 def choice(name, value, options):

@@ -48,7 +48,11 @@ def check(n, dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_dec
         batch_size = _checks.number("batch_size", batch_size, low=1, integer=True)
         if mode == "minibatch" and batch_size > n:
             raise ValueError(f"batch_size={batch_size} is larger than the {n} examples; use batch_size <= {n} or mode='batch'")
-    batch_size = {"online": 1, "batch": n, "minibatch": batch_size or min(32, n)}[mode]
+    implied = {"online": 1, "batch": n}.get(mode)
+    if batch_size is not None and implied is not None and batch_size != implied:
+        raise ValueError(f"batch_size={batch_size} has no effect with mode={mode!r}, whose batches are {implied} "
+                         f"example(s); leave batch_size out, or use mode='minibatch'")
+    batch_size = implied or batch_size or min(32, n)
     _checks.choice("bn_statistics", bn_statistics, BN_STATISTICS)
     if batch_norm and batch_size < 2:
         what = "online mode" if mode == "online" else f"mode={mode!r} with batch_size={batch_size} on {n} example(s)"

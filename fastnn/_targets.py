@@ -3,6 +3,9 @@ import numpy as np
 
 from . import _checks, losses
 
+LABEL_KINDS = "biuUfS"  # numpy kinds fit takes as class labels: booleans, integers, floats, str, bytes
+_NUMERIC = "biuf"  # labels of these kinds compare as numbers: 1, 1.0 and True are one class
+
 
 class Targets:
     """How a network reads and writes its targets; fixed at the first fit.
@@ -25,7 +28,7 @@ class Targets:
             k = len(classes)
             if k < 2:
                 raise ValueError(f"y holds a single class ({classes[0]!r}); classification needs at least two")
-            if n_outputs != k and not (n_outputs == 1 and k == 2):
+            if n_classes(n_outputs) != k:
                 raise ValueError(
                     f"y has {k} classes but the output layer has {n_outputs} units; "
                     f"use Dense({k}, ...) as the last layer" + (" (or Dense(1, ...) for two classes)" if k == 2 else "")
@@ -52,7 +55,8 @@ class Targets:
             _checks.finite(T, name)
             return T
         labels = _labels(y, name)
-        if labels.dtype.kind != self.classes.dtype.kind and not (labels.dtype.kind in "iub" and self.classes.dtype.kind in "iub"):
+        kinds = labels.dtype.kind + self.classes.dtype.kind
+        if kinds[0] != kinds[1] and not set(kinds) <= set(_NUMERIC):
             raise ValueError(f"{name} holds labels of dtype {labels.dtype}; the network was fitted on labels {self.classes.tolist()}")
         index = np.searchsorted(self.classes, labels)
         index = np.minimum(index, len(self.classes) - 1)
@@ -73,12 +77,45 @@ class Targets:
     def get_config(self):
         return {"n_targets": self.n_targets, "flat": self.flat, "values": list(self.values)}
 
+    @classmethod
+    def from_config(cls, config, classes, n_outputs):
+        """Targets from get_config() and the classes array (None for regression) of a model
+        file, checked as untrusted input against the ``n_outputs`` units of the output layer."""
+        values = tuple(float(v) for v in config["values"])
+        if len(values) != 2 or not np.isfinite(values).all():
+            raise ValueError(f"target values must be two finite numbers, got {config['values']!r:.100}")
+        if classes is None:
+            n, flat = config["n_targets"], config["flat"]
+            if n != n_outputs or not isinstance(flat, bool) or (flat and n != 1):
+                raise ValueError(f"{n!r} regression targets (flat={flat!r}) for {n_outputs} outputs")
+            return cls(n_targets=n_outputs, flat=flat)
+        check_classes(classes, n_classes(n_outputs))
+        return cls(classes=classes, values=values)
+
+
+def n_classes(n_outputs):
+    """The classes an output layer of ``n_outputs`` units tells apart (one unit: two)."""
+    return 2 if n_outputs == 1 else n_outputs
+
+
+def check_classes(classes, n):
+    """``classes`` as fit leaves them (np.unique of the labels): ``n`` labels of a kind fit
+    accepts, finite, sorted and distinct; else ValueError saying which property fails."""
+    _labels(classes, "classes")
+    if len(classes) != n:
+        raise ValueError(f"classes must hold {n} labels (one per class of the output layer), got {len(classes)}")
+    if np.any(classes[1:] < classes[:-1]):
+        raise ValueError(f"classes must be sorted, got {classes.tolist()!r:.100}")
+    repeated = classes[1:][classes[1:] == classes[:-1]]
+    if repeated.size:
+        raise ValueError(f"classes must be distinct, got {repeated.tolist()[0]!r} twice in {classes.tolist()!r:.100}")
+
 
 def _labels(y, name="y"):
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D (one class label per example) for classification, got shape {y.shape}")
-    if y.dtype.kind not in "biuUfS":
-        raise TypeError(f"{name} has dtype {y.dtype}; class labels must be all integers or all strings")
+    if y.dtype.kind not in LABEL_KINDS:
+        raise TypeError(f"{name} has dtype {y.dtype}; class labels must be all numbers, booleans, str or bytes")
     if y.dtype.kind == "f":
         _checks.finite(y, name)
     return y

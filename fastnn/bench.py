@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from . import __version__, peers
+from ._files import atomic_write
 from .layers import Dense
 from ._targets import Targets
 from .network import Network
@@ -220,12 +221,13 @@ def per_run(runs, rows):
 
 
 def write_csv(path, rows, env):
-    """One line per configuration, with the environment (versions, threads, dtype, CPU) in each."""
+    """One line per configuration, with the environment (versions, threads, dtype, CPU) in each;
+    through atomic_write, so a failure part-way keeps the previous file."""
     import csv
 
     env_fields = ("fastnn", "numba", "numpy", "python", "threads", "cpu", "gpu")
     fields = CSV_FIELDS + peer_fields(rows)
-    with open(path, "w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(fields + env_fields)
         for r in rows:

@@ -1,7 +1,7 @@
 """The `fastnn` command line. No logic here: it parses, calls fastnn.bench and prints."""
+import contextlib
 import json
 import sys
-import zipfile
 
 import click
 
@@ -9,7 +9,12 @@ import click
 @click.group()
 @click.version_option(package_name="fastnn")
 def main():
-    """fastnn: compiled training of fully connected neural networks."""
+    """fastnn: compiled training of fully connected neural networks.
+
+    Exit status: 0 on success; 2 for a usage error, which the input must fix (an option, or a
+    data or model file that cannot be used); 1 for a failure that is not the input's (a full
+    disk, a file that could not be written).
+    """
 
 
 def _ints(ctx, param, value):
@@ -61,25 +66,22 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
     from threadpoolctl import threadpool_limits
 
     from . import activations, bench as b, datasets, plots
+    from ._files import atomic_write
 
     try:
         if not activations.get(activation).hidden:
             raise ValueError(f"{activation} cannot be used on hidden layers")
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--activation")
-    _check_writable(json_path, csv_path, plot_path)
+    _check_bench_outputs(json_path, csv_path, plot_path)
     _check_device(device)
-    if plot_path:
-        import importlib.util
-        if importlib.util.find_spec("matplotlib") is None:
-            raise click.ClickException("--plot needs matplotlib: pip install matplotlib (or 'fastnn[plot]')")
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     threads = numba.get_num_threads()  # what fastnn (and the peers) really get
     if data:
         try:
             x_train, y_train, x_test, y_test = datasets.load_npz(data)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            raise click.BadParameter(f"cannot read {data}: {e}", param_hint="--data")
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--data")
         source = data
     else:
         x_train, y_train, x_test, y_test = datasets.synthetic_mnist(n_train, max(1000, n_train // 4))
@@ -99,7 +101,7 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
                 run = b.run_one(d, hidden, activation, dtype, mode, size, epochs, rates[mode, size], seed, target,
                                 compiles[mode, size], device=device)
             except ValueError as e:  # data that cannot train this network (test labels, widths)
-                _fail(e, "--data")
+                raise click.BadParameter(str(e), param_hint="--data")
             runs.setdefault((mode, size), []).append(run)
     rows = [b.summarize(r) for r in runs.values()]
     peers_ok = _usable_peers(compare, activation, device)
@@ -116,16 +118,31 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
                f"{rows[0]['network']} {activation}, {dtype}, {where}")
     click.echo(b.format_table(rows))
     if json_path:
-        with open(json_path, "w") as f:
+        with _errors(json_path), atomic_write(json_path, "w") as f:
             json.dump({"environment": env, "data": source, "rows": rows, "runs": b.per_run(runs, rows)}, f, indent=2)
     if csv_path:
-        b.write_csv(csv_path, b.per_run(runs, rows), env)
+        with _errors(csv_path):
+            b.write_csv(csv_path, b.per_run(runs, rows), env)
     if plot_path:
-        try:
+        with _errors(plot_path):
             plots.accuracy_curves(rows, plot_path, title=f"{rows[0]['network']} {activation}, {source}")
-        except ImportError:
-            raise click.ClickException("--plot needs matplotlib: pip install matplotlib (or 'fastnn[plot]')")
         click.echo(f"plot: {plot_path}")
+
+
+def _check_bench_outputs(json_path, csv_path, plot_path):
+    """Before the benchmark runs: each output can be written, and a plot drawn."""
+    from . import plots
+
+    for name, path in (("--json", json_path), ("--csv", csv_path), ("--plot", plot_path)):
+        _check_writable(name, path, special_ok=True)  # results may go to /dev/stdout
+    if plot_path:
+        import importlib.util
+        if importlib.util.find_spec("matplotlib") is None:
+            raise click.ClickException("--plot needs matplotlib: pip install matplotlib (or 'fastnn[plot]')")
+        try:
+            plots.image_format(plot_path)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--plot")
 
 
 def _usable_peers(compare, activation, device="cpu"):
@@ -160,25 +177,41 @@ def _check_device(device):
         raise click.BadParameter(str(e), param_hint="--device")
 
 
-def _fail(e, hint=None):
-    raise click.BadParameter(str(e), param_hint=hint) if hint else click.ClickException(str(e))
+@contextlib.contextmanager
+def _errors(writing=None):
+    """How a command's errors end it: the user's input (ValueError, TypeError) with status 2 and
+    the option to fix where known; an OSError, a failure of the machine rather than the input
+    (a full disk), with status 1, naming the file being ``writing``."""
+    from .commands import OptionError
+
+    try:
+        yield
+    except OptionError as e:
+        raise click.BadParameter(str(e), param_hint=e.option) from None
+    except (ValueError, TypeError) as e:
+        raise click.UsageError(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"cannot write {writing}: {e.strerror or e}" if writing else str(e)) from None
 
 
-# What reading or writing the user's files can raise: reported as errors, never tracebacks.
-FILE_ERRORS = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile)
+def _check_writable(option, path, special_ok=False):
+    """Fail before the work, not after it, when an output file cannot be created or replaced."""
+    from ._files import check_writable
 
-
-def _check_writable(*paths):
-    """Fail before the work, not after it, when an output file cannot be created."""
-    import os
-    for path in paths:
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            raise click.BadParameter(f"the folder of {path} does not exist", param_hint="output")
+    if path is None:
+        return
+    try:
+        check_writable(path, special_ok=special_ok)
+    except OSError as e:
+        # check_writable's own messages say what to do; the system's (strerror) only what failed
+        reason = str(e) if e.strerror is None else f"cannot write {path}: {e.strerror}; choose another path"
+        raise click.BadParameter(reason, param_hint=option) from None
 
 
 @main.command()
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
-              help=".npz (x_train, y_train; x_test, y_test optional) or .csv with a header row.")
+              help=".npz (x_train, y_train; x_test, y_test optional; the model scales uint8 pixels by 1/255) "
+                   "or .csv with a header row.")
 @click.option("--target", default=None, help="CSV: the column holding y.")
 @click.option("--layers", required=True,
               help='units:activation[:init][:bn] per layer, e.g. "128:lecun_tanh,10:softmax".')
@@ -201,12 +234,10 @@ def train(**kw):
     """Train a network on your data; one line per epoch; Ctrl-C stops after the epoch (and saves)."""
     from . import commands
 
-    _check_writable(kw["save"])
+    _check_writable("--save", kw["save"])  # a model written to /dev/stdout or /dev/full would be lost
     _check_device(kw["device"])
-    try:
+    with _errors(kw["save"]):
         net, test = commands.train(**kw, echo=lambda line: click.echo(line, err=True))
-    except FILE_ERRORS as e:
-        _fail(e)
     if net.diverged_:
         click.echo("training diverged: the weights of the last finite epoch were kept; lower --lr", err=True)
     if test:
@@ -226,12 +257,10 @@ def predict(model, data, target, output):
     """Predict with a saved model."""
     from . import commands
 
-    _check_writable(output)
-    try:
+    _check_writable("--output", output, special_ok=True)  # predictions may go to /dev/stdout
+    with _errors(output):
         n = commands.predict(model, data, target, output)
-    except FILE_ERRORS as e:
-        _fail(e)
-    click.echo(f"wrote {n} predictions to {output}")
+    click.echo(f"wrote {n} predictions to {output}", err=True)  # stderr: stdout may be the predictions
 
 
 @main.command()

@@ -1,5 +1,11 @@
-"""The logic behind `fastnn train`, `fastnn predict` and `fastnn info` (cli.py only parses)."""
+"""The logic behind `fastnn train`, `fastnn predict` and `fastnn info` (cli.py only parses).
+
+Errors in the user's input (options, data and model files) are ValueError or TypeError, and
+an OptionError where one option is to blame; cli.py reports them as usage errors (exit status
+2). An OSError while writing is a failure of the machine, not of the input (exit status 1).
+"""
 import contextlib
+import csv
 import os
 import platform
 import signal
@@ -8,8 +14,28 @@ import warnings
 
 import numpy as np
 
-from . import __version__, datasets, device, specs
+from . import __version__, datasets, device, optimizers, preprocessing, sampling, specs
+from ._files import atomic_write
 from .network import DivergenceWarning, Network, load
+
+
+class OptionError(ValueError):
+    """A ValueError caused by one command-line option or argument, named by ``option``."""
+
+    def __init__(self, option, message):
+        super().__init__(message)
+        self.option = option
+
+
+@contextlib.contextmanager
+def option(name):
+    """A ValueError or TypeError raised inside becomes an OptionError naming the option."""
+    try:
+        yield
+    except OptionError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise OptionError(name, str(e)) from None
 
 
 def loss_for(layers):
@@ -27,26 +53,34 @@ def split(x, y, fraction, rng):
     return x[train], y[train], x[val], y[val]
 
 
+class Interrupt:
+    """Ctrl-C while a command runs: ``requested`` after the first; ``message`` says what
+    finishes before the command stops."""
+
+    def __init__(self):
+        self.requested = False
+        self.message = "stopping after this epoch (a second Ctrl-C aborts when the epoch's compiled loop returns)"
+
+
 @contextlib.contextmanager
 def stop_on_interrupt():
-    """While training: Ctrl-C sets a flag (yielded as a one-item list) instead of raising, so
-    the epoch finishes and the model is still saved; a second Ctrl-C interrupts at once."""
-    flag = [False]
+    """While training and saving: Ctrl-C sets Interrupt.requested instead of raising, so the
+    epoch finishes and the model is still saved whole; a second Ctrl-C interrupts at once."""
+    state = Interrupt()
 
     def handler(signum, frame):
-        if flag[0]:
+        if state.requested:
             raise KeyboardInterrupt
-        flag[0] = True
-        print("\nstopping after this epoch (a second Ctrl-C aborts when the epoch's compiled loop returns)",
-              file=sys.stderr)
+        state.requested = True
+        print(f"\n{state.message}", file=sys.stderr)
 
     try:
         previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread (e.g. a test runner): no handler, no flag
-        yield flag
+    except ValueError:  # not the main thread (e.g. a test runner): no handler, never requested
+        yield state
         return
     try:
-        yield flag
+        yield state
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -67,19 +101,17 @@ def progress_line(net, epoch, epochs, n, train_acc=None):
 def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentum, preprocess, order,
           validation_split, seed, dtype, save, echo, device="cpu"):
     """Train a network on a data file; returns (net, test metrics or None)."""
-    x, y, x_test, y_test = datasets.load_table(data, target)
-    if y is None:
-        raise ValueError(f"{data} has no targets: name the target column with --target")
-    hidden = specs.layers(layers)
-    names = datasets.csv_features(data, target) if str(data).endswith(".csv") else None
-    if loss_for(hidden) == "mse" and y.dtype.kind in "iub":
+    table = _training_data(data, target)
+    net = _network(table, layers, preprocess, dtype, seed, device)
+    rate, optimizer, order = _rules(lr, optimizer, order)
+    y = table.y
+    if net.loss == "mse" and y.dtype.kind in "iub":
         y = y.astype(np.float64)  # integer targets of a regression (ages, counts), not class labels
-    net = Network(hidden, loss=loss_for(hidden), dtype=dtype, seed=seed, preprocess=specs.preprocess(preprocess or ""),
-                  device=device)
-    net.feature_names_ = names  # predict reads a CSV's columns by these names
-    rng = np.random.default_rng(seed)
-    x, y, x_val, y_val = split(x, y, validation_split, rng) if validation_split else (x, y, None, None)
-    val = (x_val, y_val) if x_val is not None else None
+    x, val = table.x, None
+    if validation_split:
+        with option("--validation-split"):
+            x, y, x_val, y_val = split(x, y, validation_split, np.random.default_rng(seed))
+        val = (x_val, y_val)
     probe = slice(0, 10000)  # without validation data: the accuracy on (up to) 10,000 training examples
 
     with stop_on_interrupt() as stop:
@@ -88,53 +120,90 @@ def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentu
             if val is None and model.classes_ is not None:
                 acc = model.evaluate(x[probe], y[probe])["accuracy"]
             echo(progress_line(model, epoch, epochs, len(x), acc))
-            return stop[0]
+            return stop.requested
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DivergenceWarning)  # the CLI reports net.diverged_ in one line
-            net.fit(x, y, mode=mode, batch_size=batch_size, epochs=epochs, lr=specs.learning_rate(lr),
-                    optimizer=optimizer, momentum=momentum, order=order, validation_data=val, callback=after_epoch)
-    if save:
-        net.save(save)
-    test = net.evaluate(x_test, y_test) if x_test is not None and y_test is not None else None
+            net.fit(x, y, mode=mode, batch_size=batch_size, epochs=epochs, lr=rate, optimizer=optimizer,
+                    momentum=momentum, order=order, validation_data=val, callback=after_epoch)
+        if save:  # still under the handler: a Ctrl-C now waits for the whole file
+            stop.message = f"saving {save} first (a second Ctrl-C aborts the save and keeps any previous file)"
+            net.save(save)
+    test = net.evaluate(table.x_test, table.y_test) if table.x_test is not None and table.y_test is not None else None
     return net, test
+
+
+def _rules(lr, optimizer, order):
+    """--lr, --optimizer and --order as fit takes them; checked here (fit checks them again) so
+    that an error names the option."""
+    with option("--lr"):
+        rate = specs.learning_rate(lr)
+    with option("--optimizer"):
+        optimizer = optimizers.get(optimizer) if optimizer is not None else None
+    with option("--order"):
+        order = sampling.check(order) if order is not None else None
+    return rate, optimizer, order
+
+
+def _training_data(data, target):
+    """The Table of --data, with targets."""
+    check_target(data, target)
+    with option("--data"):
+        table = datasets.load_table(data, target)
+    if table.y is None:
+        hint = ("--target", "name the target column with --target") if datasets.is_csv(data) else \
+            ("--data", "it needs a y_train (or y) array beside x_train (or x)")
+        raise OptionError(hint[0], f"{data} has no targets: {hint[1]}")
+    return table
+
+
+def _network(table, layers, preprocess, dtype, seed, device):
+    """The untrained network for the table, its preprocessing first scaling uint8 pixels by
+    1/255: the model scales them, so the Python API, a CSV of the same pixels and this command
+    all give it the same numbers."""
+    with option("--layers"):
+        hidden = specs.layers(layers)
+    with option("--preprocess"):
+        steps = specs.preprocess(preprocess or "")
+    if table.uint8:
+        steps.insert(0, preprocessing.Scale(1 / 255))
+    with option("--layers"):
+        net = Network(hidden, loss=loss_for(hidden), dtype=dtype, seed=seed, preprocess=steps, device=device)
+    net.feature_names_ = table.names  # predict reads a CSV's columns by these names
+    return net
+
+
+def check_target(data, target):
+    """--target names a CSV column; with an .npz, whose targets are an array of their own, it
+    would be silently ignored."""
+    if target is not None and not datasets.is_csv(data):
+        raise OptionError("--target", f"--target names a column of CSV data, but {data} is read as an .npz (its "
+                                      "targets are the array y_train or y): leave --target out")
 
 
 def predict(model, data, target, output):
     """Predictions of a saved model for a data file, written as .npy or CSV (one per line)."""
-    net = load(model)
-    if str(data).endswith(".csv"):  # by column name when the model knows them, else by position
-        x = datasets.load_table(data, target, columns=net.feature_names_)[0]
-    else:
-        x = _features(data)
-    pred = net.predict(x)
-    if str(output).endswith(".npy"):
-        np.save(output, pred)
-    else:
-        _write_predictions(output, pred)
+    check_target(data, target)
+    with option("MODEL"):
+        net = load(model)
+    with option("--data"):  # by column name when the model knows them, else by position
+        pred = net.predict(datasets.load_inputs(data, target, columns=net.feature_names_))
+    _write_predictions(output, pred)
     return len(pred)
 
 
 def _write_predictions(path, pred):
-    """CSV with a header: "prediction", or prediction_0.. for several regression outputs."""
-    import csv
-
+    """.npy, or else CSV with a header: "prediction", or prediction_0.. for several regression
+    outputs. Through atomic_write: a failure part-way leaves the previous file as it was."""
+    if str(path).endswith(".npy"):
+        with atomic_write(path) as f:
+            np.save(f, pred)
+        return
     rows = pred.reshape(len(pred), -1)
     header = ["prediction"] if rows.shape[1] == 1 else [f"prediction_{j}" for j in range(rows.shape[1])]
-    with open(path, "w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         w.writerows(rows.tolist())
-
-
-def _features(path):
-    """x_test if the .npz has one, else x_train / x."""
-    with np.load(path, allow_pickle=False) as d:
-        name = next((k for k in ("x_test", "x", "x_train") if k in d.files), None)
-        if name is None:
-            raise ValueError(f"{path} holds no x_test, x or x_train array; it has {sorted(d.files)}")
-        x = d[name]
-    x = x.reshape(len(x), -1)
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x
 
 
 def info():

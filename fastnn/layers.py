@@ -116,6 +116,7 @@ def build_layout(input_dim, layers):
     then the PReLU slopes, then gamma (batch norm). The statistics array holds, per
     batch-norm layer, the moving mean and then the moving variance of its raw net input x W.
     """
+    _check_size(input_dim, layers)
     layout = np.zeros((len(layers), col.N_COLS), dtype=np.int64)
     act_params = np.zeros((len(layers), col.N_PARAMS), dtype=np.float64)
     offset, units, fan_in, n_stats = 0, 0, input_dim, 0
@@ -142,6 +143,14 @@ def build_layout(input_dim, layers):
         units += fan_out
         fan_in = fan_out
     return layout, act_params, int(offset), n_stats
+
+
+def _check_size(input_dim, layers):
+    """Refuse a network that could not fit in memory before its int64 offsets overflow or its
+    arrays are allocated: float32 weights and their gradients are the least training needs."""
+    widths = [input_dim] + [layer.units for layer in layers]
+    n_params = sum((a + 3) * b for a, b in zip(widths, widths[1:]))  # W, b, PReLU slopes, gamma: a bound
+    _checks.fits_in_memory(2 * 4 * n_params, f"a network {'-'.join(map(str, widths))} with about {n_params:.3g} parameters")
 
 
 def init_params(layers, layout, n_params, rng, dtype):

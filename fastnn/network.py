@@ -3,14 +3,14 @@ import sys
 import time
 import warnings
 
-import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from . import _checks, _io, _options, device as _device, losses, optimizers, preprocessing, sampling
 from ._targets import Targets
 from .kernels import train as _train
 from .kernels.layout import B_OFF, FAN_IN, FAN_OUT, STAT_OFF
+from ._divergence import Guard
+from ._threads import Plan, blas_limit, split
 from ._stopping import EarlyStopping
 from ._weights import WeightAccess
 from .layers import build_layout, check_layers, fold_batch_norm, init_params, init_stats
@@ -18,30 +18,12 @@ from .layers import build_layout, check_layers, fold_batch_norm, init_params, in
 CHUNK = 512  # examples per forward/backward chunk: bounds scratch memory in full-batch mode
 BLAS_MIN_ROWS = 16  # below this many rows per chunk the row loops beat a BLAS call
 SPARSE_INPUT_DENSITY = 0.5  # inputs with fewer non-zeros than this use the zero-skipping loops
-PARALLEL_MIN_ROWS = 32  # chunks this large are split over numba.get_num_threads() threads
 CUDA_CHUNK = 4096  # examples per chunk on the GPU (more rows per kernel launch; memory is plentiful)
 
 
-def _threads():
-    """Threads a chunk may be split over: Numba's setting (numba.set_num_threads)."""
-    return numba.get_num_threads()
-
-
-def _blas_threads(n_parts):
-    """BLAS threads for a kernel call: numba.get_num_threads() in all, so one per fastnn thread
-    when a chunk is split over n_parts threads (two pools spinning on two cores slow training
-    down tenfold), and Numba's thread count when fastnn itself runs on one.
-
-    The BLAS that Numba's np.dot calls (SciPy's) is loaded first: threadpoolctl limits only
-    the libraries loaded when the limit is set, and Numba loads it lazily at the first compile;
-    an unlimited pool spinning beside a busy core made batches of 512 seven times slower."""
-    import scipy.linalg.cython_blas  # noqa: F401  (0.4 s once, at the first fit or prediction)
-
-    return threadpool_limits(max(1, _threads() // n_parts), user_api="blas")
-
-
 class DivergenceWarning(RuntimeWarning):
-    """Training stopped because the loss became NaN or inf; the weights were restored."""
+    """Training diverged (the loss became NaN or inf, or grew by orders of magnitude) and the
+    weights were restored; or the weights grew beyond any sensible range."""
 
 
 class Network(WeightAccess):
@@ -70,10 +52,11 @@ class Network(WeightAccess):
 
     Notes
     -----
-    Chunks of 32 or more examples (mini-batches, full batches, prediction) are split over
-    Numba's threads (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``, all cores by default);
-    the results are the same for any number of threads up to rounding. Online learning runs on
-    one thread.
+    Chunks (mini-batches, full batches, prediction) whose work is large enough to pay for a
+    parallel region are split over Numba's threads (``numba.set_num_threads`` or
+    ``NUMBA_NUM_THREADS``, all cores by default); smaller ones and online learning run on one
+    thread (see ``fastnn._threads``). The results are the same for any number of threads up
+    to rounding.
     """
 
     def __init__(self, layers, loss="cross_entropy", dtype="float32", seed=None, input_dim=None, preprocess=None,
@@ -100,7 +83,7 @@ class Network(WeightAccess):
             if not all(step.fitted for step in self.preprocess):
                 raise ValueError("input_dim with preprocessing that is not fitted yet: the network's inputs are known "
                                  "only after the first fit; leave input_dim out (or fit the steps first)")
-            self._build(input_dim, self.preprocess[-1].output_dim() if self.preprocess else input_dim)
+            self._build(input_dim, preprocessing.output_dim(self.preprocess, input_dim))
 
     # ----------------------------------------------------------------- structure
     def _build(self, input_dim, net_input_dim):
@@ -247,7 +230,8 @@ class Network(WeightAccess):
         return Xv, Tv
 
     def _plan(self, X, batch_size, train=False, device="cpu"):
-        """(chunk size, per-layer BLAS flags, thread parts) for batches of ``batch_size`` rows of X.
+        """The Plan of a pass over X in batches of ``batch_size`` rows: chunk size, per-layer BLAS
+        flags and threads (only where the chunk's work pays for them, see fastnn._threads).
 
         Training with batch norm needs a whole batch in one chunk (its statistics), plus one
         row for a last single example that joins it.
@@ -256,15 +240,14 @@ class Network(WeightAccess):
             chunk = min(batch_size + 1, X.shape[0])
         else:
             chunk = min(batch_size, CUDA_CHUNK if device == "cuda" else CHUNK, X.shape[0])
-        dense_input = np.count_nonzero(X) >= SPARSE_INPUT_DENSITY * X.size
+        density = np.count_nonzero(X) / X.size
         use_blas = np.zeros(len(self.layers), dtype=np.int64)
         if chunk >= BLAS_MIN_ROWS:
             use_blas[:] = 1
-            use_blas[0] = int(dense_input)
-        n_parts = 1
-        if chunk >= PARALLEL_MIN_ROWS:
-            n_parts = max(1, min(_threads(), chunk // (PARALLEL_MIN_ROWS // 2)))
-        return chunk, use_blas, n_parts
+            use_blas[0] = int(density >= SPARSE_INPUT_DENSITY)
+        macs = self._layout[:, FAN_IN] * self._layout[:, FAN_OUT]
+        macs_per_row = float(macs.sum()) - (1.0 - density) * macs[0] * (1 - use_blas[0])  # zero inputs are skipped
+        return Plan(chunk, use_blas, *split(chunk, macs_per_row))
 
     def _layer_scale(self, layer_scaling):
         fan_in = self._layout[:, FAN_IN].astype(np.float64)
@@ -276,7 +259,7 @@ class Network(WeightAccess):
         opt, cycled = opts.optimizer, getattr(opts.rates, "cycle_momentum", None) is not None
         plain = isinstance(opt, optimizers.SGD) and opt.momentum == 0.0 and not cycled
         # Plain SGD on a batch that fits one chunk is applied during backpropagation.
-        fused = plain and opts.weight_decay == 0.0 and opts.batch_size <= plan[0]
+        fused = plain and opts.weight_decay == 0.0 and opts.batch_size <= plan.chunk
         grad = np.zeros(0 if fused else self._theta.size, dtype=self._theta.dtype)
         val_plan = None if val is None else self._plan(val[0], CHUNK)  # once per fit, not per epoch
         # Early stopping without validation data scores the weights it would restore (the end of
@@ -294,16 +277,20 @@ class Network(WeightAccess):
         if device == "cuda":  # data, weights and state go to the GPU once per fit
             from .cuda.train import Trainer
 
-            trainer = Trainer(self._theta, self._opt_state, self._bn_stats, self._layout, self._act_params, X, T, plan[0],
+            trainer = Trainer(self._theta, self._opt_state, self._bn_stats, self._layout, self._act_params, X, T, plan.chunk,
                               online=opts.batch_size == 1)
         t0 = 0
-        with _blas_threads(max(plan[2], val_plan[2] if val_plan else 1)):
+        with blas_limit(plan.blas):
+            guard = Guard(self, X, T)
             for epoch in range(opts.epochs):
                 lr, mom = rates.table(epoch, t0, opts.steps_per_epoch(n))
+                guard.begin_epoch(epoch)
                 total, elapsed = self._epoch(X, T, plan, grad, fused, opts, lr, mom, classes, errors, trainer)
-                if not np.isfinite(total):
-                    self._warn_divergence(epoch, total, lr, stopper)
+                trouble = guard.trouble(total / n)
+                if trouble:  # then training stops: a GPU's copies are not used again
+                    self._warn_divergence(epoch, trouble, guard, lr, stopper, history)
                     break
+                self._warn_large_weights(guard, lr)
                 t0 += lr.size
                 self._record_epoch(history, total / n, lr, mom, elapsed, val, val_plan)
                 error = history["val_loss"][-1] if val is not None else history["loss"][-1]
@@ -343,13 +330,23 @@ class Network(WeightAccess):
         if val is not None:
             self._record_validation(history, *val, val_plan)
 
-    def _warn_divergence(self, epoch, total, lr, stopper):
+    def _warn_divergence(self, epoch, trouble, guard, lr, stopper, history):
+        """Restore sane weights, cut history_ to the epochs they ended, and say what to do."""
         self.diverged_ = True
+        kept = guard.restore()
+        for values in history.values():
+            del values[kept:]
+        where = f"to the end of epoch {kept}" if kept else "to what they were before this fit"
         then = " (then early stopping restores its best epoch)" if stopper.snapshot is not None else ""
-        warnings.warn(
-            f"training diverged in epoch {epoch + 1} (the loss or the weights became {total}); the weights were restored "
-            f"to the end of the last finite epoch{then}. Lower the learning rate (lr={np.max(lr):g} in this epoch).",
-            DivergenceWarning, stacklevel=4)
+        warnings.warn(f"training diverged in epoch {epoch + 1} ({trouble}); the weights were restored {where}{then}. "
+                      f"{guard.advice(lr)}", DivergenceWarning, stacklevel=4)
+
+    def _warn_large_weights(self, guard, lr):
+        top = guard.large_weights()
+        if top is not None:
+            warnings.warn(f"the weights reached |w| = {top:.3g}, far beyond the range where a network learns; "
+                          f"the model is likely useless. {guard.advice(lr)} Standardize the inputs.",
+                          DivergenceWarning, stacklevel=4)
 
     def _snapshot(self):
         return self._theta.copy(), self._opt_state.copy(), self._opt_steps, self._bn_stats.copy()
@@ -358,18 +355,17 @@ class Network(WeightAccess):
         self._theta[:], self._opt_state[:], self._opt_steps, self._bn_stats[:] = snapshot
 
     def _epoch(self, X, T, plan, grad, fused, opts, lr, mom, classes, errors, trainer=None):
-        """One compiled epoch; returns (summed loss, seconds). A non-finite loss restores the weights.
+        """One compiled epoch; returns (summed loss, seconds).
 
         classes: class index per example (orders by class); errors: each example's last loss,
         updated by the epoch (emphasis; empty otherwise); trainer: the GPU's copies (device="cuda")."""
         n = X.shape[0]
-        chunk, use_blas, n_parts = plan
+        chunk, use_blas, n_parts, _ = plan
         order = sampling.epoch_order(opts.order, n, opts.batch_size, classes, self._rng, errors)
         opt = self._optimizer
         if mom is None:
             mom = np.full(lr.size, getattr(opt, "momentum", 0.0))
         key = np.uint64(self._rng.integers(0, 2**63))
-        saved = self._snapshot()
         rest = (lr, mom, opt.code, opt.hyperparams(), getattr(opt, "nesterov", False), opts.weight_decay,
                 self._layer_scale(opts.layer_scaling), self._opt_steps, self._loss_code, fused, key, errors)
         t0 = time.perf_counter()
@@ -382,12 +378,6 @@ class Network(WeightAccess):
             trainer.download(self._theta, self._opt_state, self._bn_stats)
         elapsed = time.perf_counter() - t0
         self._opt_steps += steps
-        # The loss is measured before each update, so the last updates of an epoch can break
-        # the weights with the loss still finite: check the weights themselves too.
-        if not (np.isfinite(total) and np.isfinite(self._theta).all() and np.isfinite(self._opt_state).all()
-                and np.isfinite(self._bn_stats).all()):
-            self._restore(saved)  # then training stops: a GPU's copies are not used again
-            total = np.inf if np.isfinite(total) else total
         return total, elapsed
 
     def _record_validation(self, history, Xv, Tv, plan):
@@ -402,11 +392,11 @@ class Network(WeightAccess):
     def _forward(self, X, T=None, plan=None, errors=None):
         """(mean loss or None, outputs) of the network on checked X; with T and ``errors`` (n,),
         each example's loss is written there."""
-        chunk, use_blas, n_parts = plan or self._plan(X, CHUNK)
+        chunk, use_blas, n_parts, blas = plan or self._plan(X, CHUNK)
         out = np.empty((X.shape[0], self._n_outputs()), dtype=self._theta.dtype)
         T_arg = T if T is not None else np.empty((0, self._n_outputs()), dtype=self._theta.dtype)
         theta, layout = self._inference_params()
-        with _blas_threads(n_parts):
+        with blas_limit(blas):
             total = _train.forward(theta, layout, self._act_params, use_blas, X, T_arg, self._loss_code, chunk, n_parts,
                                    out, np.empty(0) if errors is None else errors)
         return (None if T is None else total / X.shape[0]), out
@@ -467,11 +457,11 @@ class Network(WeightAccess):
         _checks.same_length(X, y)
         targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
         T = targets.encode(y, self._n_outputs(), self.dtype)
-        chunk, use_blas, n_parts = self._plan(X, X.shape[0], train=True)
+        chunk, use_blas, n_parts, blas = self._plan(X, X.shape[0], train=True)
         if self._batch_norm and X.shape[0] < 2:
             raise ValueError("batch norm normalises with the statistics of X, which one example cannot give; pass 2 or more")
         grad = np.empty_like(self._theta)
-        with _blas_threads(n_parts):
+        with blas_limit(blas):
             loss = _train.loss_and_grad(self._theta, grad, self._layout, self._act_params, use_blas, X, T,
                                         self._loss_code, False, np.uint64(0), chunk, n_parts)
         return float(loss), self._unflatten(grad)
@@ -498,8 +488,8 @@ class Network(WeightAccess):
     def _set_bn_statistics(self, X):
         """set_batch_norm_statistics on X as the first layer sees it (after preprocessing)."""
         stats = self._bn_stats.copy()
-        chunk, use_blas, n_parts = self._plan(X, CHUNK)
-        with _blas_threads(n_parts):
+        chunk, use_blas, n_parts, blas = self._plan(X, CHUNK)
+        with blas_limit(blas):
             for l in range(len(self.layers)):
                 s0, m = self._layout[l, STAT_OFF], self._layout[l, FAN_OUT]
                 if s0 < 0:

@@ -3,10 +3,27 @@
 Test accuracy against wall-clock training time and against examples seen, one curve per mode
 (and per compared library). Needs matplotlib (imported only here, only when asked).
 """
+import os
+
 from . import peers
+from ._files import atomic_write
+
+
+def image_format(path):
+    """The image format named by ``path``'s suffix (png without one), or a ValueError listing
+    what matplotlib writes: checked before the benchmark runs, not after."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = os.path.splitext(str(path))[1][1:].lower() or "png"
+    if suffix not in formats:
+        raise ValueError(f"matplotlib cannot draw a .{suffix} file ({path}); name one ending in one of "
+                         f"{sorted(formats)}")
+    return suffix
 
 
 def accuracy_curves(rows, path, title=""):
+    """Draw the figure into ``path`` (through atomic_write: a failure keeps the previous file)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
@@ -28,5 +45,6 @@ def accuracy_curves(rows, path, title=""):
     by_examples.legend(fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path) as f:  # a file object: savefig needs the format named
+        fig.savefig(f, format=image_format(path), dpi=110)
     plt.close(fig)

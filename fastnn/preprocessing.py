@@ -5,7 +5,9 @@ shift each input to mean zero, scale to similar variances, decorrelate where pos
 
 The network fits its preprocessing on the training data at its first ``fit`` and applies it
 in ``fit``, ``predict``, ``evaluate`` and the rest; ``save`` keeps the fitted arrays. Each
-step also works on its own: ``fit``, ``transform``, ``fit_transform``.
+step also works on its own: ``fit``, ``transform``, ``fit_transform``. ``Scale(factor)``
+learns nothing (fitted when made): a fixed rescaling, such as 0-255 pixels to [0, 1], that
+belongs to the model like the fitted steps.
 """
 import copy
 import numbers
@@ -15,7 +17,8 @@ from threadpoolctl import threadpool_limits
 
 from . import _checks
 
-GRAM_ROWS = 8192  # rows per float64 block of the covariance: bounded memory on 60,000 x 784
+BLOCK_BYTES = 2**20  # float64 temporaries per block of rows of the moments, whatever the size of X
+GRAM_ROWS = 8192  # rows per block of the covariance: BLAS at full speed, bounded memory on 60,000 x 784
 MIN_SCALE = 1e-150  # a model file with a smaller std or sqrt(variance) is crafted: x / scale overflows
 
 
@@ -25,6 +28,7 @@ class NotFittedError(ValueError):
 
 class _Step:
     _arrays = ()  # names of the fitted arrays (saved with the model)
+    n_features_in_ = None  # inputs seen at fit; None for a step that takes any number (Scale)
 
     @property
     def fitted(self):
@@ -48,6 +52,55 @@ class _Step:
         self.n_features_in_ = int(self.mean_.shape[0])
         return self
 
+    def array_shapes(self, d):
+        """The shapes fit gives the fitted arrays for ``d`` inputs; an entry may be a range of
+        the lengths fit can choose (model files: each array is checked before it is read)."""
+        return {name: (d,) for name in self._arrays}
+
+
+class Scale(_Step):
+    """x * factor for every input: a fixed rescaling, known before any data, that the model
+    keeps like its fitted steps. ``Scale(1/255)`` maps 0-255 pixel values to [0, 1] (large
+    raw inputs saturate tanh and sigmoid units; LeCun et al. 1998, 4.3).
+
+    Nothing is learned: the step is fitted when made and takes any number of inputs (``fit``
+    only records ``n_features_in_``, which then binds it to that number).
+
+    Parameters
+    ----------
+    factor : float > 0
+        The finite factor every input is multiplied by, in the dtype of X.
+    """
+
+    def __init__(self, factor):
+        self.factor = _checks.number("factor", factor, low=0.0, low_open=True)
+
+    def fit(self, X):
+        self.n_features_in_ = _checks.features(X, "X", np.float32).shape[1]
+        return self
+
+    def transform(self, X):
+        X = self._check(X)
+        with np.errstate(over="ignore"):  # reported by finite() below, naming the factor
+            Z = X * X.dtype.type(self.factor)
+        _checks.finite(Z, f"X * {self.factor!r}")
+        return Z
+
+    def output_dim(self):
+        return self.n_features_in_
+
+    def consistent(self):
+        return True  # the constructor checked the factor, and there are no arrays
+
+    def set_arrays(self, arrays):
+        return self
+
+    def get_config(self):
+        return {"name": "Scale", "factor": self.factor}
+
+    def __repr__(self):
+        return f"Scale({self.factor!r})"
+
 
 class Standardizer(_Step):
     """z-scores: (x - mean) / std per input. A constant input is only centred (by its value,
@@ -60,9 +113,15 @@ class Standardizer(_Step):
 
     def fit(self, X):
         X = _checks.features(X, "X", np.float32 if np.asarray(X).dtype == np.float32 else np.float64)
-        constant = (X == X[0]).all(axis=0)  # exactly: a float64 mean of 0.1s is not exactly 0.1
-        self.mean_ = np.where(constant, X[0], X.mean(axis=0, dtype=np.float64))
-        self.scale_ = np.where(constant, 1.0, X.std(axis=0, dtype=np.float64))  # divide by 1, not by ~0
+        constant = np.ones(X.shape[1], dtype=bool)
+        for B in _row_blocks(X):
+            constant &= (B == X[0]).all(axis=0)  # exactly: a float64 mean of 0.1s is not exactly 0.1
+        mean = _column_mean(X)
+        # Two passes, float64 sums of squared deviations from the mean: no cancellation as in
+        # E[x^2] - E[x]^2 (Chan, Golub & LeVeque 1983).
+        ss = sum(np.square(Xc, out=Xc).sum(axis=0) for Xc in _centred_blocks(X, mean))
+        self.mean_ = np.where(constant, X[0], mean)
+        self.scale_ = np.where(constant, 1.0, np.sqrt(ss / X.shape[0]))  # divide by 1, not by ~0
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -123,7 +182,7 @@ class PCA(_Step):
                              f"use at most {min(n, d)}, or a fraction of the variance such as 0.9")
         if n < 2:
             raise ValueError("PCA needs at least 2 examples to estimate a covariance")
-        mean = X.mean(axis=0, dtype=np.float64)
+        mean = _column_mean(X)
         with threadpool_limits(1):  # a 784 x 784 SVD: BLAS threads on a busy 2-core machine cost 30x
             _, s2, Vt = np.linalg.svd(_covariance(X, mean), hermitian=True)
         s2 = np.where(s2 > s2[0] * s2.size * np.finfo(np.float64).eps, s2, 0.0)  # rounding, not variance
@@ -154,6 +213,10 @@ class PCA(_Step):
     def output_dim(self):
         return self.components_.shape[0]
 
+    def array_shapes(self, d):
+        k = range(1, d + 1)  # any number of components up to d; consistent() checks the rest
+        return {"mean_": (d,), "components_": (k, d), "explained_variance_": (k,), "explained_variance_ratio_": (k,)}
+
     def consistent(self):
         """Whether the fitted arrays could come from fit (model files are untrusted)."""
         k = self.components_.shape[0] if self.components_.ndim == 2 else -1
@@ -171,14 +234,34 @@ class PCA(_Step):
         return f"PCA({self.n_components!r}, whiten={self.whiten!r})"
 
 
+def _row_blocks(X, rows=None):
+    """X in blocks of ``rows`` rows; by default as many as a float64 copy of BLOCK_BYTES holds."""
+    rows = rows or max(1, BLOCK_BYTES // (8 * X.shape[1]))
+    for r0 in range(0, X.shape[0], rows):
+        yield X[r0 : r0 + rows]
+
+
+def _column_mean(X):
+    """The float64 mean of each column, summed a block of rows at a time."""
+    total = np.zeros(X.shape[1])
+    for B in _row_blocks(X):
+        total += B.sum(axis=0, dtype=np.float64)
+    return total / X.shape[0]
+
+
+def _centred_blocks(X, mean, rows=None):
+    """X - mean in float64, a block of rows at a time (each block a new array, free to overwrite)."""
+    for B in _row_blocks(X, rows):
+        yield B - mean
+
+
 def _covariance(X, mean):
     """(X - mean).T (X - mean) / (n - 1) in float64, a block of rows at a time."""
-    n, d = X.shape
+    d = X.shape[1]
     C = np.zeros((d, d))
-    for r0 in range(0, n, GRAM_ROWS):
-        Xc = X[r0 : r0 + GRAM_ROWS] - mean
+    for Xc in _centred_blocks(X, mean, GRAM_ROWS):
         C += Xc.T @ Xc
-    return C / (n - 1)
+    return C / (X.shape[0] - 1)
 
 
 def _components_for(ratio, fraction):
@@ -193,7 +276,7 @@ def _sign_fixed(V):
     return V * np.where(signs == 0, 1.0, signs)[:, None]
 
 
-STEPS = {"Standardizer": Standardizer, "PCA": PCA}
+STEPS = {"Scale": Scale, "Standardizer": Standardizer, "PCA": PCA}
 
 
 def check_pipeline(preprocess):
@@ -203,16 +286,30 @@ def check_pipeline(preprocess):
     if not isinstance(preprocess, (list, tuple)):
         preprocess = [preprocess]
     for i, step in enumerate(preprocess):
-        if not isinstance(step, (Standardizer, PCA)):
-            raise TypeError(f"preprocess[{i}] must be fastnn.preprocessing.Standardizer() or PCA(...), got {step!r}")
+        if not isinstance(step, _Step):
+            raise TypeError(f"preprocess[{i}] must be a fastnn.preprocessing step (Scale(...), Standardizer() or "
+                            f"PCA(...)), got {step!r}")
     return copy.deepcopy(list(preprocess))  # the network's own: refitting the user's steps changes nothing
 
 
-def from_config(config, arrays):
-    """A fitted step from get_config() and get_arrays() (model files)."""
+def from_config(config):
+    """The step of get_config() (model files); ``set_arrays`` then gives it the fitted arrays."""
     config = dict(config)
-    cls = STEPS[config.pop("name")]
-    return cls(**config).set_arrays(arrays)
+    return STEPS[config.pop("name")](**config)
+
+
+def output_dim(steps, input_dim):
+    """The number of inputs the fitted ``steps`` give from ``input_dim``; ValueError when a
+    step was fitted on another number. A step fitted for any number (Scale) keeps it."""
+    dim = input_dim
+    for i, step in enumerate(steps):
+        if step.n_features_in_ is None:
+            continue
+        if step.n_features_in_ != dim:
+            raise ValueError(f"preprocess[{i}] ({step!r}) was fitted on {step.n_features_in_} inputs but gets {dim}; "
+                             f"fit it on data of {dim} columns, or leave it unfitted for Network.fit to fit")
+        dim = step.output_dim()
+    return dim
 
 
 def fitted(steps, X):

@@ -159,8 +159,8 @@ def test_training_set_statistics_are_numpys_mean_and_variance():
 def test_every_optimizer_trains_gamma_and_beta(optimizer):
     X, y = problem(30, seed=2)
     net = bn_net(seed=2)
-    mode = "batch" if optimizer == "rprop" else "minibatch"
-    net.fit(X, y, mode=mode, batch_size=10, epochs=3, lr=0.05, optimizer=optimizer)
+    mode, batch_size = ("batch", None) if optimizer == "rprop" else ("minibatch", 10)
+    net.fit(X, y, mode=mode, batch_size=batch_size, epochs=3, lr=0.05, optimizer=optimizer)
     w = net.get_weights()[0]
     assert not np.allclose(w["gamma"], 1.0) and not np.allclose(w["beta"], 0.0)
 

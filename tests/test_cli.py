@@ -1,5 +1,9 @@
 import json
+import os
+import signal
+import sys
 
+import pytest
 from click.testing import CliRunner
 
 from fastnn.cli import main
@@ -60,7 +64,8 @@ def test_bench_reports_an_unreadable_data_file(tmp_path):
     assert result.exit_code == 2 and "lacks the array(s) ['y_train', 'x_test', 'y_test']" in result.output
     (tmp_path / "junk.npz").write_text("not a zip")
     result = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "junk.npz")])
-    assert result.exit_code == 2 and "cannot read" in result.output
+    assert result.exit_code == 2 and "junk.npz is not an .npz archive" in result.output
+    assert "pass an .npz with x_train, y_train, x_test, y_test" in result.output
 
 
 def write_csv(path, n=120, seed=0):
@@ -124,24 +129,49 @@ def test_ctrl_c_stops_after_the_epoch_and_saves(tmp_path, monkeypatch):
     assert (tmp_path / "m.npz").exists()
 
 
-def test_train_and_predict_report_bad_input(tmp_path):
+def test_train_and_predict_report_bad_input_as_usage_errors(tmp_path):
+    """Every error of the user's input exits with status 2, as click's own checks do, naming the
+    option where one is to blame."""
     write_csv(tmp_path / "d.csv")
+    (tmp_path / "e.csv").write_text("a,b,c,label\n1,2,3,x\n4,,6,y\n")
     runner = CliRunner()
     base = ["train", "--data", str(tmp_path / "d.csv"), "--target", "label"]
     cases = [
-        (["--layers", "8:tanh,2:softmax", "--target", "nope"], "no column 'nope'"),
-        (["--layers", "eight:tanh,2:softmax"], "expected units:activation"),
-        (["--layers", "8:tanh:uniformish,2:softmax"], "unknown initialiser"),
-        (["--layers", "8:tanh,2:softmax", "--lr", "cosine:0.1"], "unknown schedule"),
-        (["--layers", "8:tanh,2:softmax", "--preprocess", "pca"], "expected standardize"),
-        (["--layers", "8:tanh,2:softmax", "--order", "random"], "order must be one of"),
-        (["--layers", "8:tanh,2:softmax", "--optimizer", "adagrad"], "optimizer must be one of"),
+        (["--layers", "8:tanh,2:softmax", "--target", "nope"], "--data", "no column 'nope'"),
+        (["--layers", "eight:tanh,2:softmax"], "--layers", "expected units:activation"),
+        (["--layers", "8:tanh:uniformish,2:softmax"], "--layers", "unknown initialiser"),
+        (["--layers", "8:tanh,2:softmax", "--lr", "cosine:0.1"], "--lr", "unknown schedule"),
+        (["--layers", "8:tanh,2:softmax", "--preprocess", "pca"], "--preprocess", "expected standardize"),
+        (["--layers", "8:tanh,2:softmax", "--order", "random"], "--order", "order must be one of"),
+        (["--layers", "8:tanh,2:softmax", "--optimizer", "adagrad"], "--optimizer", "optimizer must be one of"),
+        (["--layers", "8:tanh,2:softmax", "--validation-split", "0.001"], "--validation-split", "leaves 0 of 120"),
+        (["--layers", "8:tanh,2:softmax", "--batch-size", "500"], None, "batch_size=500 is larger than the 120"),
+        (["--layers", "8:tanh,2:softmax", "--mode", "online", "--batch-size", "8"], None, "has no effect"),
+        (["--layers", "8:tanh,2:softmax", "--data", str(tmp_path / "e.csv")], "--data", "line 3, column 'b'"),
     ]
-    for extra, message in cases:
+    for extra, option, message in cases:
         result = runner.invoke(main, base + extra)
-        assert result.exit_code != 0 and message in result.output, (extra, result.output)
+        assert result.exit_code == 2 and message in result.output, (extra, result.output)
+        assert option is None or f"Invalid value for {option}:" in result.output, (extra, result.output)
+        assert "epoch" not in result.output, (extra, result.output)
     result = runner.invoke(main, ["predict", str(tmp_path / "d.csv"), "--data", str(tmp_path / "d.csv")])
-    assert result.exit_code != 0 and "not a readable fastnn model" in result.output
+    assert result.exit_code == 2 and "Invalid value for MODEL" in result.output
+    assert "not a readable fastnn model" in result.output
+
+
+def test_help_says_what_the_exit_statuses_mean():
+    text = " ".join(CliRunner().invoke(main, ["--help"]).output.split())
+    assert "Exit status: 0 on success; 2 for a usage error" in text
+    assert "1 for a failure that is not the input's" in text
+
+
+def test_target_with_npz_data_is_refused(tmp_path):
+    import numpy as np
+    np.savez(tmp_path / "d.npz", x_train=np.zeros((20, 3)), y_train=np.arange(20) % 2)
+    for command in (["train", "--layers", "2:softmax"], ["predict", __file__]):
+        result = CliRunner().invoke(main, command + ["--data", str(tmp_path / "d.npz"), "--target", "label"])
+        assert result.exit_code == 2, result.output
+        assert "Invalid value for --target: --target names a column of CSV data" in result.output
 
 
 def test_info_names_versions_threads_cuda_and_cache():
@@ -187,6 +217,23 @@ def test_bench_plot_draws_a_png_or_names_matplotlib(tmp_path):
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_bench_outputs_are_checked_before_and_failures_exit_1():
+    quick = ["bench", "--n-train", "100", "--epochs", "1", "--layers", "4", "--batch-sizes", "32", "--lr", "0.05"]
+    result = CliRunner().invoke(main, quick + ["--json", "/proc/b.json"])  # no file can be made there
+    assert result.exit_code == 2 and "Invalid value for --json: cannot write /proc/b.json" in result.output
+    assert "online" not in result.output  # refused before the benchmark ran
+    result = CliRunner().invoke(main, quick + ["--csv", "/dev/full"])  # opens, but every write fails
+    assert result.exit_code == 1 and "cannot write /dev/full: No space left on device" in result.output
+
+
+def test_bench_plot_format_is_checked_before_the_benchmark(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = CliRunner().invoke(main, ["bench", "--n-train", "100", "--epochs", "1", "--layers", "4", "--batch-sizes",
+                                       "32", "--lr", "0.05", "--plot", str(tmp_path / "curves.xyz")])
+    assert result.exit_code == 2 and "matplotlib cannot draw a .xyz file" in result.output
+    assert "online" not in result.output  # refused before the benchmark ran
+
+
 def test_bench_survives_a_diverging_rate(tmp_path):
     import json
     out = tmp_path / "b.json"
@@ -224,3 +271,149 @@ def test_device_cuda_without_numba_cuda_is_a_clear_error(monkeypatch):
         assert result.exit_code == 2, result.output
         assert "--device='cuda' needs the optional numba-cuda package" in result.output
         assert "fastnn[cuda]" in result.output and "training" not in result.output
+
+
+TRAIN = ["--target", "label", "--layers", "4:tanh,2:softmax", "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A model trained by the CLI on write_csv's data: (model path, CSV path)."""
+    folder = tmp_path_factory.mktemp("model")
+    write_csv(folder / "d.csv")
+    result = CliRunner().invoke(main, ["train", "--data", str(folder / "d.csv"), *TRAIN, "--save",
+                                       str(folder / "m.npz")])
+    assert result.exit_code == 0, result.output
+    return folder / "m.npz", folder / "d.csv"
+
+
+# In a child process: once the model has predicted, no file may grow beyond 100 bytes, so
+# writing the predictions fails half-way (EFBIG; SIGXFSZ ignored, else it kills the process).
+FILE_LIMIT_AFTER_PREDICTING = """
+import resource, signal, sys
+from fastnn.network import Network
+real = Network.predict
+def predict_then_limit(self, X):
+    out = real(self, X)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    return out
+Network.predict = predict_then_limit
+from fastnn.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npy"])
+def test_predict_output_failing_half_way_keeps_the_previous_file(model, tmp_path, suffix):
+    import subprocess
+    out = tmp_path / f"p{suffix}"
+    out.write_text("previous predictions\n")
+    child = subprocess.run([sys.executable, "-c", FILE_LIMIT_AFTER_PREDICTING, "predict", str(model[0]), "--data",
+                            str(model[1]), "--target", "label", "--output", str(out)],
+                           capture_output=True, text=True, timeout=300)
+    assert out.read_bytes() == b"previous predictions\n" and sorted(tmp_path.iterdir()) == [out]  # no temporary file
+    assert child.returncode == 1, child.stderr  # the disk failed, not the input
+    assert f"cannot write {out}: File too large" in child.stderr
+
+
+@pytest.mark.parametrize("target, reason", [("/proc/m.npz", "cannot write /proc/m.npz"),
+                                            ("/dev/full", "/dev/full is not a regular file")])
+def test_train_refuses_an_unwritable_save_path_before_training(tmp_path, target, reason):
+    write_csv(tmp_path / "d.csv")
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "d.csv"), *TRAIN, "--save", target])
+    assert result.exit_code == 2 and f"Invalid value for --save: {reason}" in result.output, result.output
+    assert "epoch" not in result.output
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_train_refuses_a_read_only_folder_before_training(tmp_path):
+    write_csv(tmp_path / "d.csv")
+    (tmp_path / "ro").mkdir(mode=0o555)
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "d.csv"), *TRAIN, "--save",
+                                       str(tmp_path / "ro" / "m.npz")])
+    assert result.exit_code == 2 and "Permission denied" in result.output and "epoch" not in result.output
+
+
+def test_ctrl_c_during_the_save_still_writes_the_whole_model(tmp_path, monkeypatch):
+    from fastnn import load
+    from fastnn.network import Network
+    write_csv(tmp_path / "d.csv")
+    real = Network.save
+
+    def interrupted_save(self, path):
+        os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C as the save began
+        return real(self, path)
+
+    monkeypatch.setattr(Network, "save", interrupted_save)
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "d.csv"), *TRAIN, "--save",
+                                       str(tmp_path / "m.npz")])
+    assert result.exit_code == 0, result.output
+    assert "saving" in result.output and load(tmp_path / "m.npz").feature_names_ == ["a", "b", "c"]
+
+
+def test_a_second_ctrl_c_during_the_save_keeps_the_previous_model(tmp_path, monkeypatch):
+    write_csv(tmp_path / "d.csv")
+    (tmp_path / "m.npz").write_bytes(b"the previous model")
+    real = os.fsync
+
+    def interrupted_fsync(fd):  # the model is written, not yet in place: the riskiest moment
+        os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl-C: the save goes on
+        os.kill(os.getpid(), signal.SIGINT)  # the second: abort now
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", interrupted_fsync)
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "d.csv"), *TRAIN, "--save",
+                                       str(tmp_path / "m.npz")])
+    assert result.exit_code == 1 and "Aborted" in result.output, result.output
+    assert (tmp_path / "m.npz").read_bytes() == b"the previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "m.npz"]  # no temporary file left
+
+
+def test_train_reads_a_csv_once(tmp_path, monkeypatch):
+    import builtins
+    write_csv(tmp_path / "d.csv")
+    opened, real = [], builtins.open
+    monkeypatch.setattr(builtins, "open", lambda file, *a, **k: opened.append(str(file)) or real(file, *a, **k))
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "d.csv"), *TRAIN])
+    assert result.exit_code == 0, result.output
+    assert opened.count(str(tmp_path / "d.csv")) == 1
+
+
+def test_duplicate_csv_columns_are_refused_by_train_and_predict(model, tmp_path):
+    (tmp_path / "dup.csv").write_text("a,a,c,label\n1,2,3,x\n4,5,6,y\n")
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "dup.csv"), *TRAIN])
+    assert result.exit_code == 2 and "['a'] appear more than once" in result.output and "epoch" not in result.output
+    (tmp_path / "dup.csv").write_text("a,b,b,c\n1,2,3,4\n")  # the model reads a, b, c by name: which b?
+    result = CliRunner().invoke(main, ["predict", str(model[0]), "--data", str(tmp_path / "dup.csv"), "--output",
+                                       str(tmp_path / "p.csv")])
+    assert result.exit_code == 2 and "['b'] appear more than once" in result.output
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_uint8_pixels_predict_alike_through_the_cli_a_csv_and_the_api(tmp_path):
+    """The CLI's /255 of uint8 inputs is the model's first preprocessing step, so the same pixels
+    give the same predictions whichever way they reach the model (a regression: the outputs
+    themselves are compared, not class labels that a wrong scale could leave unchanged)."""
+    import numpy as np
+
+    import fastnn
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(60, 2, 3), dtype=np.uint8)
+    y = x.reshape(60, -1).mean(axis=1) / 255
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y)
+    model = tmp_path / "m.npz"
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "d.npz"), "--layers", "4:tanh,1:linear",
+                                       "--epochs", "2", "--preprocess", "standardize", "--save", str(model)])
+    assert result.exit_code == 0, result.output
+    np.savetxt(tmp_path / "x.csv", x.reshape(60, -1), fmt="%d", delimiter=",", comments="",
+               header=",".join(f"p{i}" for i in range(6)))
+    for data, out in (("d.npz", "npz.npy"), ("x.csv", "csv.npy")):
+        result = CliRunner().invoke(main, ["predict", str(model), "--data", str(tmp_path / data), "--output",
+                                           str(tmp_path / out)])
+        assert result.exit_code == 0, result.output
+    net = fastnn.load(model)
+    api = net.predict(x.reshape(60, -1))
+    np.testing.assert_array_equal(np.load(tmp_path / "npz.npy"), api)
+    np.testing.assert_array_equal(np.load(tmp_path / "csv.npy"), api)
+    assert [type(step).__name__ for step in net.preprocess] == ["Scale", "Standardizer"]

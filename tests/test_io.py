@@ -105,15 +105,15 @@ def set_key(key, value):
     (set_key("input_dim", None), {}, "input_dim"),
     (set_key("rng_state", {"bit_generator": "PCG64", "state": {"state": -1, "inc": 1}, "has_uint32": 0, "uinteger": 0}),
      {}, "inconsistent"),
-    (lambda c: {**c, "layers": [{**c["layers"][0], "units": 10**12}] + c["layers"][1:]}, {}, "finite"),
-    (None, {"classes": np.array(["a", "b", "c", "d", "e"])}, "classes must be 3"),
+    (lambda c: {**c, "layers": [{**c["layers"][0], "units": 10**12}] + c["layers"][1:]}, {}, "memory"),
+    (None, {"classes": np.array(["a", "b", "c", "d", "e"])}, r"'classes.npy' holds <U1 \(5,\).*\(3,\)"),
     (None, {"classes": np.array(["b", "a", "c"])}, "sorted"),
     (None, {"theta": "nan"}, "finite"),
     (lambda c: {**c, "targets": {**c["targets"], "values": ["a", "b"]}}, {}, "inconsistent"),
     (set_key("opt_steps", True), {}, "opt_steps"),
     (set_key("opt_steps", 2**64), {}, "opt_steps"),
-    (set_key("optimizer", {"name": "Adam", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}), {}, "inconsistent"),  # 1 state row
-    (set_key("optimizer", {"name": "Pickle"}), {}, "inconsistent"),
+    (set_key("optimizer", {"name": "Adam", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}), {}, r"'opt_state.npy'.*\(2, "),  # 1 state row
+    (set_key("optimizer", {"name": "Pickle"}), {}, "unknown or missing entry 'Pickle'"),
     (set_key("optimizer", {"name": "RMSprop", "rho": 0.9, "eps": 1e-8}), {"opt_state": "negative"}, "'ms' must lie"),
 ])
 def test_forged_files_raise_value_errors(tmp_path, edit, arrays, match):
@@ -155,3 +155,132 @@ def test_format_version_1_files_load(tmp_path):
     back = fastnn.load(tmp_path / "v1.npz")
     np.testing.assert_array_equal(back._opt_state[0], 0.5)
     np.testing.assert_array_equal(back.forward(X), net.forward(X))
+
+
+def labelled(y, outputs, loss="cross_entropy", out="softmax"):
+    """A tiny network fitted for one epoch on 13 examples with targets y."""
+    X = np.random.default_rng(2).normal(size=(13, 4))
+    net = fastnn.Network([fastnn.Dense(5, activation="tanh"), fastnn.Dense(outputs, activation=out)], loss=loss, seed=1)
+    return net.fit(X, y, epochs=1, batch_size=4, lr=0.1), X
+
+
+THREE = np.arange(13) % 3
+
+
+@pytest.mark.parametrize("y,outputs,loss,out", [
+    (THREE.astype(np.float64), 3, "cross_entropy", "softmax"),  # fastnn train: a label column written 1.0
+    (THREE.astype(np.float32), 3, "cross_entropy", "softmax"),
+    (THREE.astype(np.float16), 3, "cross_entropy", "softmax"),
+    (THREE - 1, 3, "cross_entropy", "softmax"),
+    (THREE.astype(np.uint8), 3, "mse", "tanh"),
+    (np.array(["a", "b", "c"])[THREE], 3, "cross_entropy", "softmax"),
+    (np.array([b"a", b"bb", b"c"])[THREE], 3, "cross_entropy", "softmax"),
+    (THREE == 1, 1, "cross_entropy", "logistic"),  # two classes on one logistic unit
+    ((THREE == 1) * 2.5, 1, "cross_entropy", "logistic"),
+    ((THREE == 1) * 2.5, 2, "cross_entropy", "softmax"),
+    (THREE * 0.5, 1, "mse", "linear"),  # flat regression targets
+])
+def test_whatever_fit_accepts_round_trips_with_identical_predictions(tmp_path, y, outputs, loss, out):
+    net, X = labelled(y, outputs, loss, out)
+    net.save(tmp_path / "m.npz")
+    back = fastnn.load(tmp_path / "m.npz")
+    want, got = net.predict(X), back.predict(X)
+    assert got.dtype == want.dtype == (y.dtype if net.classes_ is not None else net.dtype)
+    np.testing.assert_array_equal(got, want)
+    assert back.evaluate(X, y) == net.evaluate(X, y)
+
+
+def test_float_labels_compare_as_numbers_after_loading(tmp_path):
+    """A model trained on labels read as 0.0, 1.0, 2.0 (a CSV column written 1.0) takes the
+    same labels as integers, and the reverse: numbers are one class whatever their dtype."""
+    net, X = labelled(THREE.astype(np.float64), 3)
+    net.save(tmp_path / "m.npz")
+    back = fastnn.load(tmp_path / "m.npz")
+    assert back.evaluate(X, THREE) == net.evaluate(X, THREE.astype(np.float64))
+    ints, _ = labelled(THREE, 3)
+    assert ints.evaluate(X, THREE.astype(np.float32)) == ints.evaluate(X, THREE)
+    with pytest.raises(ValueError, match=r"label\(s\) \[0.5\]"):
+        ints.evaluate(X, THREE * 0.5)
+    with pytest.raises(ValueError, match="dtype <U"):
+        ints.evaluate(X, THREE.astype(str))
+
+
+@pytest.mark.parametrize("classes,match", [
+    (np.array([0.0, 2.0, 1.0]), r"classes must be sorted, got \[0.0, 2.0, 1.0\]"),
+    (np.array([0.0, 1.0, 1.0]), "classes must be distinct, got 1.0 twice"),
+    (np.array([0.0, -0.0, 1.0]), "classes must be distinct, got -0.0 twice"),
+    (np.array([0.0, np.nan, 1.0]), "classes contains 1 NaN"),
+    (np.array([b"a", b"b", b"b"]), "classes must be distinct, got b'b' twice"),
+])
+def test_forged_classes_name_the_property_that_fails(tmp_path, classes, match):
+    net, _ = labelled(THREE.astype(classes.dtype), 3)
+    net.save(tmp_path / "m.npz")
+    with pytest.raises(ValueError, match=match):
+        fastnn.load(forge(tmp_path / "m.npz", tmp_path / "forged.npz", classes=classes))
+
+
+@pytest.mark.parametrize("name,text", [("m.csv", "label,x\n1,0.5\n"), ("m.txt", "0.5 1.0\n"), ("empty.npz", "")])
+def test_a_file_that_is_not_a_zip_names_the_format_expected(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError) as info:
+        fastnn.load(tmp_path / name)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / name} is not a readable fastnn model file: it does not start like a zip")
+    assert "Network.save" in message and "pickle" not in message
+
+
+def _no_temporary_files(folder):
+    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_an_interrupted_save_keeps_the_previous_model(tmp_path, monkeypatch):
+    """Ctrl-C half-way through writing: the old file is intact and no temporary file is left."""
+    net, path, X, _ = trained(tmp_path)
+    before = path.read_bytes()
+
+    def half_then_interrupt(f, **arrays):
+        f.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        net.save(path)
+    assert path.read_bytes() == before and _no_temporary_files(tmp_path)
+
+
+def test_a_save_beyond_the_file_size_limit_keeps_the_previous_model(tmp_path):
+    """Fault injection: RLIMIT_FSIZE below the model's size in a child process (SIGXFSZ
+    ignored, so the write fails with EFBIG as on a full disk)."""
+    import subprocess
+    import sys
+
+    net, path, X, _ = trained(tmp_path)
+    before = path.read_bytes()
+    code = f"""
+import resource, signal, numpy as np, fastnn
+net = fastnn.load({str(path)!r})
+net.fit(np.random.default_rng(1).normal(size=(30, 4)), np.array(["a", "b", "c"] * 10), epochs=1, lr=0.1)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, ({len(before) // 2}, {len(before) // 2}))
+try:
+    net.save({str(path)!r})
+except OSError as e:
+    print("refused:", e.strerror)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "refused: File too large" in out.stdout, out.stderr
+    assert path.read_bytes() == before and _no_temporary_files(tmp_path)
+    np.testing.assert_array_equal(fastnn.load(path).predict(X), net.predict(X))
+
+
+def test_a_new_save_is_readable_by_others(tmp_path):
+    """The temporary file is created 0600; the model takes the umask's mode, or the old file's."""
+    import os
+
+    net, path, _, _ = trained(tmp_path)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    path.chmod(0o640)
+    net.save(path)
+    assert path.stat().st_mode & 0o777 == 0o640

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import network
+from fastnn import _threads, network
 from fastnn.kernels import train as k
 from fastnn.kernels.activations import uniform_hash
 from fastnn._targets import Targets
@@ -99,8 +99,9 @@ def test_fast_tanh_against_numpy():
 
 def _split_over_threads(monkeypatch, parts=3):
     """Make every chunk of >= 2 rows run as ``parts`` prange parts (uneven, more than the cores)."""
-    monkeypatch.setattr(network, "PARALLEL_MIN_ROWS", 2)
-    monkeypatch.setattr(network, "_threads", lambda: parts)
+    monkeypatch.setattr(_threads, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(_threads, "ROWS_PER_PART", 1)
+    monkeypatch.setattr(_threads, "threads", lambda: parts)
 
 
 @pytest.mark.parametrize("blas", [False, True])

@@ -1,11 +1,15 @@
-"""Standardizer and PCA against NumPy, inside the network, in model files, and on MNIST."""
+"""Scale, Standardizer and PCA against NumPy, inside the network, in model files, and on MNIST."""
+import tracemalloc
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastnn
-from fastnn.preprocessing import PCA, NotFittedError, Standardizer
+from fastnn import preprocessing
+from fastnn.preprocessing import PCA, NotFittedError, Scale, Standardizer
 
 
 def correlated(n=200, d=6, seed=0):
@@ -176,3 +180,96 @@ def test_the_network_owns_its_steps():
     net = small_net(preprocess=[pca]).fit(X, y, epochs=1, lr=0.1)
     pca.fit(X[:, ::-1])  # refitting the user's object leaves the network alone
     np.testing.assert_array_equal(net.preprocess[0].components_, PCA(4).fit(X).components_)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 40), d=st.integers(1, 7), rows=st.integers(1, 9),
+       dtype=st.sampled_from([np.float32, np.float64]), offset=st.sampled_from([0.0, 1e4]))
+def test_standardizer_moments_in_blocks_match_numpys(seed, n, d, rows, dtype, offset):
+    """Blocks of a few rows (so the merging runs on tiny X) give NumPy's float64 mean and std;
+    constant columns keep their value as the mean and 1 as the scale."""
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(n, d)) * rng.uniform(0.01, 100, size=d) + offset).astype(dtype)
+    X[:, rng.random(d) < 0.3] = dtype(0.1)
+    with mock.patch.object(preprocessing, "BLOCK_BYTES", 8 * d * rows):
+        z = Standardizer().fit(X)
+    X64 = X.astype(np.float64)
+    constant = (X == X[0]).all(axis=0)
+    np.testing.assert_array_equal(z.mean_[constant], X64[0, constant])
+    np.testing.assert_array_equal(z.scale_[constant], 1.0)
+    np.testing.assert_allclose(z.mean_[~constant], X64.mean(axis=0)[~constant], rtol=1e-13)
+    np.testing.assert_allclose(z.scale_[~constant], X64.std(axis=0)[~constant], rtol=1e-10)
+    assert z.mean_.dtype == z.scale_.dtype == np.float64
+
+
+def test_standardizer_temporaries_stay_below_the_size_of_X():
+    """NumPy's X.std(dtype=float64) makes a float64 copy of X (2x a float32 X): the moments go
+    a block of rows at a time instead."""
+    X = np.random.default_rng(0).normal(size=(20000, 50)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        Standardizer().fit(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= X.nbytes, (peak, X.nbytes)
+
+
+def pixels(n=13, d=7, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, d)).astype(np.uint8)
+
+
+def test_scale_multiplies_every_input_in_the_dtype_of_X():
+    X = pixels()
+    for raw, dtype in ((X, np.float32), (X.astype(np.float64), np.float64)):
+        Z = Scale(1 / 255).transform(raw)
+        assert Z.dtype == dtype and Z.shape == X.shape
+        np.testing.assert_array_max_ulp(Z, (X.astype(dtype) / 255).astype(dtype), maxulp=1)
+    scale = Scale(2).fit(X)
+    assert scale.n_features_in_ == 7 and scale.output_dim() == 7
+    with pytest.raises(ValueError, match="5 features"):
+        scale.transform(X[:, :5])
+    assert Scale(0.5).transform(X[:, :5]).shape == (13, 5)  # unfitted: any number of inputs
+
+
+@pytest.mark.parametrize("factor,error", [(0, ValueError), (-1, ValueError), (np.inf, ValueError), (np.nan, ValueError),
+                                          ("1/255", TypeError), (None, TypeError)])
+def test_scale_needs_a_positive_finite_factor(factor, error):
+    with pytest.raises(error, match="factor"):
+        Scale(factor)
+
+
+def test_a_scale_that_overflows_names_the_factor():
+    with pytest.raises(ValueError, match=r"X \* 1e\+38 contains"):
+        Scale(1e38).transform(pixels())
+
+
+def test_network_scales_raw_pixels_itself_and_saves_the_scale(tmp_path):
+    """A network trained on uint8 images with Scale(1/255) predicts the same from the raw
+    array before and after a save, and as a network without the step given the scaled pixels."""
+    X, y = pixels(), np.arange(13) % 3
+    net = small_net(preprocess=[Scale(1 / 255)]).fit(X, y, epochs=1, batch_size=4, lr=0.1)
+    net.save(tmp_path / "s.npz")
+    back = fastnn.load(tmp_path / "s.npz")
+    assert back.preprocess[0].factor == 1 / 255 and back.input_dim == 7
+    np.testing.assert_array_equal(back.predict(X), net.predict(X))
+    np.testing.assert_array_equal(back.forward(X), net.forward(X))
+    plain = small_net(input_dim=7)
+    plain.set_weights(net.get_weights())
+    np.testing.assert_allclose(plain.forward(X / 255), net.forward(X), rtol=1e-12)
+    both = small_net(preprocess=[Scale(1 / 255), Standardizer()]).fit(X, y, epochs=1, batch_size=4, lr=0.1)
+    both.save(tmp_path / "b.npz")
+    np.testing.assert_array_equal(fastnn.load(tmp_path / "b.npz").forward(X), both.forward(X))
+
+
+def test_a_network_with_only_a_scale_takes_input_dim():
+    net = small_net(input_dim=7, preprocess=[Scale(1 / 255)])
+    assert net.input_dim == 7 and net.get_weights()[0]["W"].shape == (7, 5)
+
+
+def test_output_dim_follows_fitted_steps_and_refuses_a_mismatch():
+    X = correlated(30)
+    steps = [Scale(2.0), Standardizer().fit(X), PCA(4).fit(X)]
+    assert preprocessing.output_dim(steps, 6) == 4 and preprocessing.output_dim(steps[:1], 11) == 11
+    with pytest.raises(ValueError, match=r"preprocess\[1\] \(Standardizer\(\)\) was fitted on 6 inputs but gets 5"):
+        preprocessing.output_dim(steps, 5)

@@ -90,7 +90,8 @@ def test_emphasis_records_each_examples_loss_in_the_epoch_loop():
 @pytest.mark.parametrize("mode", ["online", "minibatch"])
 def test_every_order_trains_in_both_modes(order, mode):
     X, y = data(40)
-    net = tiny(input_dim=5).fit(X, y, mode=mode, batch_size=6, epochs=20, lr=0.1, order=order)
+    batch_size = 6 if mode == "minibatch" else None
+    net = tiny(input_dim=5).fit(X, y, mode=mode, batch_size=batch_size, epochs=20, lr=0.1, order=order)
     assert net.evaluate(X, y)["accuracy"] > 0.8
 
 

@@ -1,5 +1,7 @@
 """Training semantics against the NumPy reference SGD, and behaviour on real data."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -45,8 +47,10 @@ def test_fit_matches_reference_sgd(mode, batch_size, opts, hidden):
 @pytest.mark.parametrize("out,loss", [("softmax", "cross_entropy"), ("prelu", "mse")])
 def test_large_batches_on_blas_and_threads_match_reference(monkeypatch, opts, out, loss):
     """70 examples in batches of 35: chunks large enough for BLAS and for 3 thread parts."""
-    from fastnn import network
-    monkeypatch.setattr(network, "_threads", lambda: 3)
+    from fastnn import _threads
+    monkeypatch.setattr(_threads, "threads", lambda: 3)
+    monkeypatch.setattr(_threads, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(_threads, "ROWS_PER_PART", 16)
     X, y = data(70, seed=1)
     if loss == "mse":
         y = np.stack([X[:, 0], X[:, 1] * X[:, 2], -X[:, 3]], axis=1)
@@ -110,6 +114,66 @@ def test_divergence_in_the_last_update_of_an_epoch(dtype):
     assert net.diverged_ and net.history_["loss"] == []
     for a, b in zip(before, net.get_weights()):
         np.testing.assert_array_equal(a["W"], b["W"])
+
+
+def test_full_batch_divergence_restores_weights_whose_loss_is_finite():
+    """Full batch: epoch k's loss belongs to the weights of epoch k - 1, so the state before the
+    epoch whose loss was NaN is itself NaN-producing; the restored weights must predict."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(150, 4)) * 3, rng.integers(0, 3, 150)
+    net = fastnn.Network([fastnn.Dense(16, "relu"), fastnn.Dense(16, "relu"), fastnn.Dense(3, "softmax")], seed=0)
+    with pytest.warns(fastnn.DivergenceWarning, match="diverged in epoch 2"):
+        net.fit(X, y, mode="batch", epochs=4, lr=1e4)
+    assert net.diverged_
+    assert np.isfinite(net.predict_proba(X)).all() and np.isfinite(net.evaluate(X, y)["loss"])
+    assert len(net.history_["loss"]) <= 1  # only epochs whose end is kept
+
+
+def raw_target_regression(seed=0):
+    """Inputs of scale 0.05 (as scikit-learn's diabetes), targets of 25..346 (raw, unscaled)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(200, 10)) * 0.05
+    y = np.clip(150 + 1500 * X @ rng.normal(size=10) / np.sqrt(10), 25, 346)
+    return X, y
+
+
+def regressor(seed=0):
+    return fastnn.Network([fastnn.Dense(100, "relu"), fastnn.Dense(1, "linear")], loss="mse", seed=seed)
+
+
+def test_an_exploding_but_finite_loss_is_divergence():
+    X, y = raw_target_regression()
+    net = regressor()
+    with pytest.warns(fastnn.DivergenceWarning, match=r"loss grew to .*scale the targets \(they reach \|y\| = 3\d\d"):
+        net.fit(X, y, batch_size=32, epochs=3, lr=0.2)
+    assert net.diverged_
+    assert net.evaluate(X, y)["loss"] <= 100 * 0.5 * np.mean(y**2)  # no worse than the limit it enforces
+
+
+def test_slow_or_badly_started_training_is_not_divergence():
+    """No false alarm: a small rate on the same raw targets, and a start far worse than the
+    reference (N(0, 1) weights on inputs of scale 100) that training then improves."""
+    X, y = raw_target_regression()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fastnn.DivergenceWarning)
+        net = regressor().fit(X, y, batch_size=32, epochs=3, lr=1e-4)
+        assert net.history_["loss"][-1] < net.history_["loss"][0]
+        wide = fastnn.Network([fastnn.Dense(50, "linear", init="normal"), fastnn.Dense(1, "linear", init="normal")],
+                              loss="mse", seed=0)
+        wide.fit(X * 2000, y / 300, batch_size=32, epochs=2, lr=1e-9)
+        assert wide.history_["loss"][0] > 100 * 0.5 * np.mean((y / 300) ** 2)
+    assert not net.diverged_ and not wide.diverged_
+
+
+def test_weights_beyond_any_sensible_range_warn():
+    X, y = data()
+    net = tiny(input_dim=5)
+    weights = net.get_weights()
+    weights[0]["W"] = weights[0]["W"] * 1e7
+    net.set_weights(weights)
+    with pytest.warns(fastnn.DivergenceWarning, match=r"weights reached \|w\| = .*Standardize the inputs"):
+        net.fit(X, y, epochs=2, lr=1e-9)
+    assert not net.diverged_ and len(net.history_["loss"]) == 2
 
 
 def test_labels_encodings_and_outputs():

@@ -63,6 +63,11 @@ BAD_FIT = [
     ("early_stopping", lambda X, y: (X, y, {"early_stopping": 0})),
     ("lr must be", lambda X, y: (X, y, {"lr": "fast"})),
     ("batch_size", lambda X, y: (X, y, {"optimizer": "adam", "batch_size": 0})),  # a new kind of optimizer, then a bad option
+    ("batch_size=8 has no effect with mode='online'", lambda X, y: (X, y, {"mode": "online", "batch_size": 8})),
+    ("batch_size=5 has no effect with mode='batch'", lambda X, y: (X, y, {"mode": "batch", "batch_size": 5})),
+    ("lr must be finite", lambda X, y: (X, y, {"lr": 10**400})),  # an int beyond float64
+    ("epochs must fit a 64-bit integer", lambda X, y: (X, y, {"epochs": 2**64})),
+    ("weight_decay must be finite", lambda X, y: (X, y, {"weight_decay": 10**400})),
 ]
 
 
@@ -107,6 +112,11 @@ def test_bad_targets_before_the_first_fit():
     (lambda: fastnn.Network([fastnn.Dense(4, activation="softmax")], dtype="float16"), "dtype"),
     (lambda: fastnn.Network([fastnn.Dense(4, activation="softmax")], seed=-1), "seed"),
     (lambda: fastnn.Network([fastnn.Dense(4, activation="softmax")], seed=2**70), "seed"),
+    (lambda: fastnn.Network([fastnn.Dense(3, activation="softmax")], input_dim=10**30), "input_dim must fit"),
+    (lambda: fastnn.Network([fastnn.Dense(99999999999, "tanh"), fastnn.Dense(3, "softmax")], input_dim=10),
+     "10-99999999999-3 with about 1.6e\\+12 parameters would need .* GiB of memory and this machine has"),
+    (lambda: schedules.SearchThenConverge(0.1, 10**400), "must be finite"),
+    (lambda: schedules.OneCycle(0.1, total_steps=2**64), "total_steps must fit a 64-bit integer"),
     (lambda: fastnn.Network([fastnn.Dense(1, activation="softmax")]), "use Dense\\(1, activation='logistic'\\)"),
     (lambda: fastnn.Network([], loss="mse"), "layers"),
 ])

@@ -239,7 +239,8 @@ def train(**kw):
     with _errors(kw["save"]):
         net, test = commands.train(**kw, echo=lambda line: click.echo(line, err=True))
     if net.diverged_:
-        click.echo("training diverged: the weights of the last finite epoch were kept; lower --lr", err=True)
+        click.echo("training diverged: the latest weights whose loss was sane were kept; lower --lr "
+                   "(and scale regression targets)", err=True)
     if test:
         click.echo("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
     if kw["save"]:

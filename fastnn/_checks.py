@@ -23,7 +23,9 @@ def dtype(value):
 
 
 def features(X, name, dtype, n_features=None):
-    """X as a finite, C-contiguous 2-D array of ``dtype`` (copied only when needed)."""
+    """X as a finite, C-contiguous, writeable 2-D array of ``dtype`` (copied only when needed:
+    a read-only X, e.g. a memory map, is copied, since Numba compiles every kernel anew for
+    read-only arrays)."""
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise TypeError(
@@ -38,8 +40,29 @@ def features(X, name, dtype, n_features=None):
         raise ValueError(f"{name} has {X.shape[1]} features but the network takes {n_features}; pass the same columns as at fit")
     with np.errstate(over="ignore"):  # values beyond float32's range become inf: reported by finite()
         X = np.ascontiguousarray(X, dtype=dtype)
+    if not X.flags.writeable:
+        X = X.copy()
     finite(X, name)
     return X
+
+
+def sample_weight(sample_weight, n):
+    """Per-example weights as float64 (n,) of mean 1 (so the loss stays a weighted mean and the
+    rates keep their meaning), or None; a ValueError / TypeError naming the problem."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight has dtype {w.dtype}; pass numbers, one per example")
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},) (one weight per example), got {w.shape}")
+    w = w.astype(np.float64)
+    finite(w, "sample_weight")
+    if w.min() < 0.0 or w.sum() <= 0.0:
+        raise ValueError("sample_weight must be >= 0 with a positive sum, got values in "
+                         f"[{w.min():.3g}, {w.max():.3g}] summing to {w.sum():.3g}")
+    w = w / w.max()  # first: the sum of finite weights near float64's limit would overflow
+    return w / w.mean()
 
 
 def finite(a, name):

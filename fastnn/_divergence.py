@@ -36,7 +36,8 @@ class Guard:
         self.net, self.X, self.T = net, X, T
         self.start = net._snapshot()
         self.epoch_starts = deque(maxlen=2)  # (epoch index, snapshot at its start)
-        self.reference = reference_loss(T, net.loss, net.layers[-1].activation.name)
+        k = net.layers[-1].units  # a trailing column of T holds example weights (kernels.losses)
+        self.reference = reference_loss(T[:, :k], net.loss, net.layers[-1].activation.name)
         start_loss = net._forward(X[:PROBE_ROWS], T[:PROBE_ROWS])[0]
         self.limit = BLOWUP * max(self.reference, start_loss if np.isfinite(start_loss) else 0.0)
         self.warned_weights = False

@@ -27,6 +27,15 @@ class WeightAccess:
             result.append(d)
         return result
 
+    def _weight_mask(self):
+        """True where theta holds a weight of a matrix W (what an L2 penalty decays), False on
+        biases, PReLU slopes and batch-norm parameters."""
+        mask = np.zeros(self._theta.size, dtype=bool)
+        for l in range(len(self.layers)):
+            start = self._layout[l, W_OFF]
+            mask[start : start + self._layout[l, FAN_IN] * self._layout[l, FAN_OUT]] = True
+        return mask
+
     def get_weights(self):
         """One dict per layer: {"W": (fan_in, fan_out), "b": (fan_out,), "alpha": (fan_out,) for PReLU};
         batch-norm layers have "gamma" and "beta" (fan_out,) instead of "b". Copies."""

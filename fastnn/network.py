@@ -119,7 +119,8 @@ class Network(WeightAccess):
     # ----------------------------------------------------------------- training
     def fit(self, X, y, mode="minibatch", epochs=1, lr=0.01, batch_size=None, momentum=0.0, nesterov=False,
             weight_decay=0.0, optimizer=None, layer_scaling=None, early_stopping=None, validation_data=None,
-            shuffle=True, order=None, bn_statistics="moving", verbose=False, callback=None, device=None):
+            shuffle=True, order=None, bn_statistics="moving", verbose=False, callback=None, device=None,
+            sample_weight=None):
         """Train on (X, y), continuing from the current weights and optimizer state.
 
         Parameters
@@ -175,6 +176,12 @@ class Network(WeightAccess):
             Where this call trains (default: the network's ``device``). On "cuda" the data,
             weights and optimizer state go to the GPU once per call; the weights come back
             after every epoch (validation, early stopping and callbacks read them).
+        sample_weight : array (n,) of numbers >= 0, optional
+            Each example's weight in the loss: the loss becomes the weighted mean and each
+            example's gradient is scaled by its weight over the mean weight, in the compiled
+            loops of every mode (an integer weight k acts as k copies of the example, exactly
+            so in full-batch mode). Validation and early stopping on the training data use the
+            weighted loss too; validation_data is unweighted.
 
         Returns
         -------
@@ -184,32 +191,46 @@ class Network(WeightAccess):
         ``best_epoch_`` and ``stopped_epoch_`` (or None) report early stopping.
         """
         X = _checks.features(X, "X", self.dtype, self.input_dim)
-        y = np.asarray(y)
-        _checks.same_length(X, y)
         opts = _options.check(X.shape[0], self.dtype, mode, epochs, lr, batch_size, momentum, nesterov, weight_decay,
                               optimizer, layer_scaling, early_stopping, shuffle, bn_statistics, self._batch_norm, order)
         device = self.device if device is None else _device.check(device)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable as callback(net, epoch), got {callback!r}")
-        targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
-        T = targets.encode(y, self._n_outputs(), self.dtype)
-        sampling.check_order(opts.order, targets)
-        pipeline = preprocessing.fitted(self.preprocess, X)  # fitted copies: nothing changes if a step fails
         raw_features = X.shape[1]
-        X = preprocessing.apply(pipeline, X)
-        if self._theta is not None and X.shape[1] != self._layout[0, FAN_IN]:  # the kernels index by the layout
-            raise ValueError(f"the preprocessing gives {X.shape[1]} inputs but the network takes {self._layout[0, FAN_IN]}")
+        X, T, targets, pipeline = self._prepare(X, y, sample_weight)
+        sampling.check_order(opts.order, targets)
         val = self._check_validation(validation_data, targets, raw_features, pipeline)
         # Everything is checked: from here on the call changes the network.
-        self.preprocess = pipeline
-        if self._theta is None:
-            self._build(raw_features, X.shape[1])
-        self._targets = targets
+        self._commit(raw_features, X, targets, pipeline)
         self._use_optimizer(opts.optimizer, opts.rates.table(0, 0, 1)[0][0])
         self._run_epochs(X, T, val, opts, verbose, callback, device)
         if opts.bn_statistics == "training_set" and self._batch_norm and not self.diverged_:
             self._set_bn_statistics(X)  # X is already preprocessed
         return self
+
+    def _prepare(self, X, y, sample_weight=None):
+        """What fit trains on, checked, with the network unchanged: (X as the first layer sees it,
+        the targets T (with a trailing weight column when weighted, see kernels.losses), the
+        Targets, the fitted preprocessing). X has passed _checks.features."""
+        y = np.asarray(y)
+        _checks.same_length(X, y)
+        w = _checks.sample_weight(sample_weight, X.shape[0])
+        targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
+        T = targets.encode(y, self._n_outputs(), self.dtype)
+        if w is not None:
+            T = np.ascontiguousarray(np.hstack([T, w[:, None].astype(T.dtype)]))
+        pipeline = preprocessing.fitted(self.preprocess, X)  # fitted copies: nothing changes if a step fails
+        X = preprocessing.apply(pipeline, X)
+        if self._theta is not None and X.shape[1] != self._layout[0, FAN_IN]:  # the kernels index by the layout
+            raise ValueError(f"the preprocessing gives {X.shape[1]} inputs but the network takes {self._layout[0, FAN_IN]}")
+        return X, T, targets, pipeline
+
+    def _commit(self, raw_features, X, targets, pipeline):
+        """Adopt what _prepare checked: the preprocessing, the targets, and weights if none yet."""
+        self.preprocess = pipeline
+        if self._theta is None:
+            self._build(raw_features, X.shape[1])
+        self._targets = targets
 
     def _use_optimizer(self, opt, lr0):
         """Keep the state of an optimizer of the same kind; start afresh for another kind."""
@@ -267,7 +288,8 @@ class Network(WeightAccess):
         score_plan = self._plan(X, CHUNK) if opts.early_stopping and val is None else None
         history = self._new_history(val, cycled)
         rates, stopper = opts.rates.start(), EarlyStopping(opts.early_stopping)
-        classes = losses.decode_classes(T, self._targets.values) if self._targets.classification else None
+        k = self._n_outputs()  # T[:, k], when present, holds the example weights
+        classes = losses.decode_classes(T[:, :k], self._targets.values) if self._targets.classification else None
         errors = np.empty(0)
         if isinstance(opts.order, sampling.Emphasis):  # start from each example's loss under the current weights
             errors = np.empty(n)
@@ -457,14 +479,19 @@ class Network(WeightAccess):
         _checks.same_length(X, y)
         targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
         T = targets.encode(y, self._n_outputs(), self.dtype)
-        chunk, use_blas, n_parts, blas = self._plan(X, X.shape[0], train=True)
         if self._batch_norm and X.shape[0] < 2:
             raise ValueError("batch norm normalises with the statistics of X, which one example cannot give; pass 2 or more")
         grad = np.empty_like(self._theta)
+        loss = self._loss_and_grad(X, T, grad, self._plan(X, X.shape[0], train=True))
+        return loss, self._unflatten(grad)
+
+    def _loss_and_grad(self, X, T, grad, plan):
+        """Mean loss over prepared (X, T) at the current weights; its gradient into grad (flat).
+        Full-batch optimizers (fastnn.sklearn's L-BFGS) call this with one plan for all calls."""
+        chunk, use_blas, n_parts, blas = plan
         with blas_limit(blas):
-            loss = _train.loss_and_grad(self._theta, grad, self._layout, self._act_params, use_blas, X, T,
-                                        self._loss_code, False, np.uint64(0), chunk, n_parts)
-        return float(loss), self._unflatten(grad)
+            return float(_train.loss_and_grad(self._theta, grad, self._layout, self._act_params, use_blas, X, T,
+                                              self._loss_code, False, np.uint64(0), chunk, n_parts))
 
     # ----------------------------------------------------------------- batch norm
     def _inference_params(self):

@@ -1,6 +1,10 @@
 """Output-layer losses: the loss of a chunk and dL/dZ of the output layer.
 
 dZ is the derivative of the *summed* loss; callers scale by 1/batch.
+
+Weighted examples: T may carry one column more than the output layer has units; that trailing
+column holds each example's weight, which multiplies its loss and its dZ (so it reaches the
+gradient in every mode, on both devices, with no extra argument through the epoch loops).
 """
 import math
 
@@ -43,7 +47,8 @@ def row_delta(Z, A, T, r, i, loss_code, act_code, dZ):
     """The loss of row r of a chunk against its target T[i]; overwrites dZ[r].
 
     Cross-entropy is only paired with its canonical output (softmax, logistic), where
-    dL/dZ = A - T; MSE may follow any output activation, so the caller applies f'(Z).
+    dL/dZ = A - T; MSE may follow any output activation, so the caller applies f'(Z). A
+    trailing weight column of T (see the module's notes) scales the row's loss and dZ.
     """
     m = Z.shape[1]
     loss = 0.0
@@ -67,4 +72,9 @@ def row_delta(Z, A, T, r, i, loss_code, act_code, dZ):
             e = A[r, j] - T[i, j]
             loss += 0.5 * e * e
             dZ[r, j] = e  # dL/dA: the caller multiplies by f'(Z) (activation_backward)
+    if T.shape[1] > m:
+        w = T[i, m]
+        for j in range(m):
+            dZ[r, j] *= w
+        loss *= w
     return loss

@@ -46,9 +46,10 @@ def features(X, name, dtype, n_features=None):
     return X
 
 
-def sample_weight(sample_weight, n):
-    """Per-example weights as float64 (n,) of mean 1 (so the loss stays a weighted mean and the
-    rates keep their meaning), or None; a ValueError / TypeError naming the problem."""
+def sample_weight(sample_weight, n, normalize=True):
+    """Per-example weights as float64 (n,), scaled to mean 1 with ``normalize`` (so the loss
+    stays a weighted mean and the rates keep their meaning), or None; a ValueError / TypeError
+    naming the problem."""
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight)
@@ -61,6 +62,8 @@ def sample_weight(sample_weight, n):
     if w.min() < 0.0 or w.sum() <= 0.0:
         raise ValueError("sample_weight must be >= 0 with a positive sum, got values in "
                          f"[{w.min():.3g}, {w.max():.3g}] summing to {w.sum():.3g}")
+    if not normalize:
+        return w
     w = w / w.max()  # first: the sum of finite weights near float64's limit would overflow
     return w / w.mean()
 

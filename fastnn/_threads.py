@@ -44,8 +44,15 @@ class Plan(NamedTuple):
 
 
 def threads():
-    """Threads fastnn may use: Numba's setting (numba.set_num_threads, NUMBA_NUM_THREADS)."""
-    return numba.get_num_threads()
+    """Threads fastnn may use: Numba's setting (numba.set_num_threads, NUMBA_NUM_THREADS), at
+    most OMP_NUM_THREADS when that is set and NUMBA_NUM_THREADS is not. joblib's process
+    workers and Dask's set OMP_NUM_THREADS to their share of the cores (1 on a machine as busy
+    as its cores), so many fits at once run a thread each instead of fighting for the cores."""
+    n = numba.get_num_threads()
+    share = os.environ.get("OMP_NUM_THREADS", "")
+    if "NUMBA_NUM_THREADS" not in os.environ and share.isdigit() and int(share) >= 1:
+        n = min(n, int(share))
+    return n
 
 
 def split(chunk, macs_per_row):
@@ -59,6 +66,20 @@ def split(chunk, macs_per_row):
 
 
 _lock = threading.Lock()
+_controller = None  # threadpoolctl's view of the loaded BLAS libraries, found once
+
+
+def _blas_controller():
+    """The threadpoolctl controller, made once: finding the libraries reads /proc/self/maps
+    (3 ms), which a full-batch optimizer calling the kernels hundreds of times cannot pay."""
+    global _controller
+    if _controller is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (0.4 s once, at the first fit or prediction)
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
+
 _active = 0  # fits and predictions inside blas_limit now, in every thread of the process
 _outer = None  # the threadpoolctl limiter of the first of them: it restores what was there
 
@@ -72,12 +93,9 @@ def blas_limit(n):
     The BLAS that Numba's np.dot calls (SciPy's) is loaded first: threadpoolctl limits only
     the libraries loaded when the limit is set, and Numba loads it lazily at the first compile.
     """
-    import scipy.linalg.cython_blas  # noqa: F401  (0.4 s once, at the first fit or prediction)
-    from threadpoolctl import threadpool_limits
-
     global _active, _outer
     with _lock:
-        limiter = threadpool_limits(n, user_api="blas")
+        limiter = _blas_controller().limit(limits=n, user_api="blas")
         if _active == 0:
             _outer = limiter
         _active += 1

@@ -219,7 +219,7 @@ class Network(WeightAccess):
         T = targets.encode(y, self._n_outputs(), self.dtype)
         if w is not None:
             T = np.ascontiguousarray(np.hstack([T, w[:, None].astype(T.dtype)]))
-        pipeline = preprocessing.fitted(self.preprocess, X)  # fitted copies: nothing changes if a step fails
+        pipeline = preprocessing.fitted(self.preprocess, X, sample_weight)  # copies: nothing changes if a step fails
         X = preprocessing.apply(pipeline, X)
         if self._theta is not None and X.shape[1] != self._layout[0, FAN_IN]:  # the kernels index by the layout
             raise ValueError(f"the preprocessing gives {X.shape[1]} inputs but the network takes {self._layout[0, FAN_IN]}")

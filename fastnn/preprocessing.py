@@ -34,8 +34,8 @@ class _Step:
     def fitted(self):
         return all(getattr(self, name, None) is not None for name in self._arrays)
 
-    def fit_transform(self, X):
-        return self.fit(X).transform(X)
+    def fit_transform(self, X, sample_weight=None):
+        return self.fit(X, sample_weight).transform(X)
 
     def _check(self, X, name="X"):
         if not self.fitted:
@@ -75,7 +75,7 @@ class Scale(_Step):
     def __init__(self, factor):
         self.factor = _checks.number("factor", factor, low=0.0, low_open=True)
 
-    def fit(self, X):
+    def fit(self, X, sample_weight=None):
         self.n_features_in_ = _checks.features(X, "X", np.float32).shape[1]
         return self
 
@@ -104,24 +104,26 @@ class Scale(_Step):
 
 class Standardizer(_Step):
     """z-scores: (x - mean) / std per input. A constant input is only centred (by its value,
-    exactly), so it becomes 0 and never NaN or a huge number."""
+    exactly), so it becomes 0 and never NaN or a huge number. With ``sample_weight`` the
+    mean and std are weighted (an integer weight k counts the row k times; rows of weight 0
+    are left out, also when deciding what is constant)."""
 
     _arrays = ("mean_", "scale_")
 
     def __init__(self):
         self.mean_ = self.scale_ = None
 
-    def fit(self, X):
-        X = _checks.features(X, "X", np.float32 if np.asarray(X).dtype == np.float32 else np.float64)
+    def fit(self, X, sample_weight=None):
+        X, w = _weighted(X, sample_weight)
         constant = np.ones(X.shape[1], dtype=bool)
         for B in _row_blocks(X):
             constant &= (B == X[0]).all(axis=0)  # exactly: a float64 mean of 0.1s is not exactly 0.1
-        mean = _column_mean(X)
+        mean = _column_mean(X, w)
         # Two passes, float64 sums of squared deviations from the mean: no cancellation as in
         # E[x^2] - E[x]^2 (Chan, Golub & LeVeque 1983).
-        ss = sum(np.square(Xc, out=Xc).sum(axis=0) for Xc in _centred_blocks(X, mean))
+        ss = sum((np.square(Xc, out=Xc) * wc[:, None]).sum(axis=0) for Xc, wc in _centred_blocks(X, mean, w))
         self.mean_ = np.where(constant, X[0], mean)
-        self.scale_ = np.where(constant, 1.0, np.sqrt(ss / X.shape[0]))  # divide by 1, not by ~0
+        self.scale_ = np.where(constant, 1.0, np.sqrt(ss / w.sum()))  # divide by 1, not by ~0
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -157,7 +159,8 @@ class PCA(_Step):
         uncorrelated with unit variance and the error surface of a linear unit turns circular.
 
     Attributes after fit: mean_ (d,), components_ (k, d) rows of unit length,
-    explained_variance_ (k,), explained_variance_ratio_ (k,).
+    explained_variance_ (k,), explained_variance_ratio_ (k,). ``fit(X, sample_weight)``
+    weighs the mean and covariance (an integer weight k counts the row k times).
     """
 
     _arrays = ("mean_", "components_", "explained_variance_", "explained_variance_ratio_")
@@ -174,17 +177,17 @@ class PCA(_Step):
         self.n_components, self.whiten = n_components, bool(whiten)
         self.mean_ = self.components_ = self.explained_variance_ = self.explained_variance_ratio_ = None
 
-    def fit(self, X):
-        X = _checks.features(X, "X", np.float32 if np.asarray(X).dtype == np.float32 else np.float64)
+    def fit(self, X, sample_weight=None):
+        X, w = _weighted(X, sample_weight)
         n, d = X.shape
         if isinstance(self.n_components, int) and self.n_components > min(n, d):
             raise ValueError(f"n_components={self.n_components} is more than the {d} inputs (or {n} examples) allow; "
                              f"use at most {min(n, d)}, or a fraction of the variance such as 0.9")
-        if n < 2:
-            raise ValueError("PCA needs at least 2 examples to estimate a covariance")
-        mean = _column_mean(X)
+        if w.sum() <= 1.0:
+            raise ValueError("PCA needs at least 2 examples (a total weight above 1) to estimate a covariance")
+        mean = _column_mean(X, w)
         with threadpool_limits(1):  # a 784 x 784 SVD: BLAS threads on a busy 2-core machine cost 30x
-            _, s2, Vt = np.linalg.svd(_covariance(X, mean), hermitian=True)
+            _, s2, Vt = np.linalg.svd(_covariance(X, mean, w), hermitian=True)
         s2 = np.where(s2 > s2[0] * s2.size * np.finfo(np.float64).eps, s2, 0.0)  # rounding, not variance
         ratio = s2 / s2.sum() if s2.sum() > 0 else np.full_like(s2, 1.0 / s2.size)
         k = self.n_components if isinstance(self.n_components, int) else _components_for(ratio, self.n_components)
@@ -241,27 +244,39 @@ def _row_blocks(X, rows=None):
         yield X[r0 : r0 + rows]
 
 
-def _column_mean(X):
-    """The float64 mean of each column, summed a block of rows at a time."""
+def _weighted(X, sample_weight):
+    """(X checked, float64 weights): the rows of positive weight only, or all rows with weight 1."""
+    X = _checks.features(X, "X", np.float32 if np.asarray(X).dtype == np.float32 else np.float64)
+    if sample_weight is None:
+        return X, np.ones(X.shape[0])
+    w = _checks.sample_weight(sample_weight, X.shape[0], normalize=False)
+    kept = w > 0
+    return (X, w) if kept.all() else (X[kept], w[kept])
+
+
+def _column_mean(X, w):
+    """The float64 weighted mean of each column, summed a block of rows at a time."""
     total = np.zeros(X.shape[1])
-    for B in _row_blocks(X):
-        total += B.sum(axis=0, dtype=np.float64)
-    return total / X.shape[0]
+    for B, wb in zip(_row_blocks(X), _row_blocks(w, max(1, BLOCK_BYTES // (8 * X.shape[1])))):
+        total += wb @ B.astype(np.float64)
+    return total / w.sum()
 
 
-def _centred_blocks(X, mean, rows=None):
-    """X - mean in float64, a block of rows at a time (each block a new array, free to overwrite)."""
-    for B in _row_blocks(X, rows):
-        yield B - mean
+def _centred_blocks(X, mean, w, rows=None):
+    """(X - mean in float64, its weights), a block of rows at a time (each block a new array)."""
+    rows = rows or max(1, BLOCK_BYTES // (8 * X.shape[1]))
+    for B, wb in zip(_row_blocks(X, rows), _row_blocks(w, rows)):
+        yield B - mean, wb
 
 
-def _covariance(X, mean):
-    """(X - mean).T (X - mean) / (n - 1) in float64, a block of rows at a time."""
+def _covariance(X, mean, w):
+    """sum_i w_i (x_i - mean)(x_i - mean)^T / (sum w - 1) in float64, a block of rows at a
+    time (unweighted: the sample covariance, n - 1)."""
     d = X.shape[1]
     C = np.zeros((d, d))
-    for Xc in _centred_blocks(X, mean, GRAM_ROWS):
-        C += Xc.T @ Xc
-    return C / (X.shape[0] - 1)
+    for Xc, wc in _centred_blocks(X, mean, w, GRAM_ROWS):
+        C += Xc.T @ (Xc * wc[:, None])
+    return C / (w.sum() - 1)
 
 
 def _components_for(ratio, fraction):
@@ -312,13 +327,14 @@ def output_dim(steps, input_dim):
     return dim
 
 
-def fitted(steps, X):
-    """The steps fitted on X in turn, each on the previous one's output: copies of the steps
-    not fitted yet (a failing step leaves the originals as they were), the fitted ones as they are."""
+def fitted(steps, X, sample_weight=None):
+    """The steps fitted on X in turn (weighted by ``sample_weight``), each on the previous one's
+    output: copies of the steps not fitted yet (a failing step leaves the originals as they
+    were), the fitted ones as they are."""
     out = []
     for step in steps:
         if not step.fitted:
-            step = copy.deepcopy(step).fit(X)
+            step = copy.deepcopy(step).fit(X, sample_weight)
         X = step.transform(X)
         out.append(step)
     return out

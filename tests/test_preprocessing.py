@@ -273,3 +273,15 @@ def test_output_dim_follows_fitted_steps_and_refuses_a_mismatch():
     assert preprocessing.output_dim(steps, 6) == 4 and preprocessing.output_dim(steps[:1], 11) == 11
     with pytest.raises(ValueError, match=r"preprocess\[1\] \(Standardizer\(\)\) was fitted on 6 inputs but gets 5"):
         preprocessing.output_dim(steps, 5)
+
+
+@pytest.mark.parametrize("make", [Standardizer, lambda: PCA(3, whiten=True)])
+def test_weighted_fit_counts_a_row_k_times(make):
+    """fit(X, sample_weight) with integer weights (zeros too) transforms as fit on the rows repeated."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 4)) * [1.0, 10.0, 0.1, 3.0] + 5.0
+    X[np.arange(20) % 3 == 0, 2] = 7.0  # a column constant on the rows weighted 0 below
+    w = np.where(np.arange(20) % 3 == 0, 0, rng.integers(1, 4, size=20))
+    weighted, repeated = make().fit(X, w), make().fit(X.repeat(w, axis=0))
+    np.testing.assert_allclose(weighted.transform(X), repeated.transform(X), rtol=1e-12, atol=1e-12)
+    assert not np.allclose(weighted.transform(X), make().fit(X).transform(X))

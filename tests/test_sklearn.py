@@ -29,7 +29,8 @@ CHECKED = [
     MLPClassifier(), MLPRegressor(),  # scikit-learn's defaults: adam, batches of min(200, n)
     MLPClassifier(solver="lbfgs"), MLPRegressor(solver="lbfgs"),
     MLPClassifier(activation="selu", solver="rmsprop", init=None),  # fastnn's own choices
-    MLPRegressor(activation="lecun_tanh", init=None, solver="sgd", momentum=0.5, learning_rate="adaptive"),
+    MLPRegressor(activation="lecun_tanh", init=None, solver="sgd", momentum=0.5, learning_rate="adaptive",
+                 preprocess=[preprocessing.Standardizer()]),
 ]
 
 

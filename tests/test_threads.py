@@ -73,3 +73,23 @@ def test_idle_openmp_threads_spin_briefly(monkeypatch):
     monkeypatch.setenv("GOMP_SPINCOUNT", "5")
     _threads.configure_openmp()
     assert os.environ["GOMP_SPINCOUNT"] == "5"  # the user's setting stays
+
+
+def test_a_workers_share_of_the_cores_caps_the_threads(monkeypatch):
+    """OMP_NUM_THREADS (set by joblib's and Dask's worker processes) caps fastnn's threads
+    unless NUMBA_NUM_THREADS says otherwise; numba's own setting is the upper bound."""
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    monkeypatch.setattr(_threads.numba, "get_num_threads", lambda: 4)
+    for share, expected in [("1", 1), ("3", 3), ("8", 4), ("", 4), ("none", 4), ("0", 4)]:
+        monkeypatch.setenv("OMP_NUM_THREADS", share)
+        assert _threads.threads() == expected, share
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "4")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _threads.threads() == 4
+
+
+def test_joblib_process_workers_fit_on_their_share_of_the_cores():
+    """Two joblib (loky) workers on this machine: each may use at most cpu_count // 2 threads."""
+    joblib = pytest.importorskip("joblib")
+    got = joblib.Parallel(n_jobs=2)(joblib.delayed(_threads.threads)() for _ in range(2))
+    assert max(got) <= max(1, joblib.cpu_count() // 2)

@@ -1,6 +1,6 @@
 """The training behind both estimators: scikit-learn's MLP semantics on a fastnn.Network."""
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import scipy.optimize
@@ -15,6 +15,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .. import _checks, activations, initializers, optimizers, sampling, schedules
+from ..kernels.layout import B_OFF, FAN_IN, FAN_OUT, W_OFF
 from ..layers import Dense
 from ..network import Network
 from . import _rates
@@ -94,8 +95,6 @@ class BaseMLP(BaseEstimator):
 
     def _layer_view(self, l, name):
         check_is_fitted(self, "network_")
-        from ..kernels.layout import B_OFF, FAN_IN, FAN_OUT, W_OFF
-
         net = self.network_
         fan_in, fan_out = net._layout[l, FAN_IN], net._layout[l, FAN_OUT]
         if name == "W":
@@ -189,53 +188,32 @@ class BaseMLP(BaseEstimator):
     def _fit_stochastic(self, X, y, sample_weight, incremental):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        net = self.network_
-        X_val = y_val = sw_val = None
+        validation = None
         if self.early_stopping:
             X, X_val, y, y_val, sample_weight, sw_val = self._split(X, y, sample_weight)
-        n = X.shape[0]
+            validation = (X_val, y_val, sw_val)
+        n, net = X.shape[0], self.network_
         bs = _rates.batch_size(self, n)
         decay = self.alpha / (bs * (1.0 if sample_weight is None else float(np.mean(sample_weight))))
         rates = _rates.learning_rate(self, n, self.t_)
-        self.n_iter_ = 0
-        stopped = []
-
-        def on_epoch(net, epoch):
-            self.n_iter_ += 1
-            self.t_ += n
-            # The epoch's loss is measured before each update; its L2 term, as scikit-learn's in
-            # full batches, with the weights the epoch started from (the last epoch's end).
-            self.loss_ = net.history_["loss"][-1] + l2[-1]
-            l2.append(self._l2_term(decay, mask))
-            self.loss_curve_.append(self.loss_)
-            if self.verbose:
-                print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-            self._update_no_improvement_count(X_val, y_val, sw_val)
-            if self._no_improvement_count > self.n_iter_no_change:
-                what = "Validation score" if self.early_stopping else "Training loss"
-                msg = f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
-                if _rates.lower_rate(rates, msg, self.verbose):
-                    stopped.append(epoch)
-                    return True
-                self._no_improvement_count = 0
-            return False
-
         opt = _rates.optimizer(self)
-        if not incremental and net._theta is not None:  # scikit-learn's fit starts its optimizer afresh
-            net._optimizer, net._opt_steps = opt, 0
-            net._opt_state = opt.init_state(net._theta.size, schedules.get(rates).table(0, 0, 1)[0][0], net._theta.dtype)
-        epochs = 1 if incremental else self.max_iter
         if net._theta is None:  # the weights now (as fit would make them): the first epoch's L2 term needs them
             self._prepared(X, y, sample_weight)
-        mask = net._weight_mask()
-        l2 = [self._l2_term(decay, mask)]
-        net.fit(X, self._network_y(y), mode="online" if bs == 1 else "minibatch", epochs=epochs, lr=rates,
-                batch_size=None if bs == 1 else bs, optimizer=opt, weight_decay=decay,
-                layer_scaling=self.layer_scaling, shuffle=self.shuffle, order=self.order, callback=on_epoch,
-                sample_weight=sample_weight)
+        elif not incremental:  # scikit-learn's fit starts its optimizer afresh
+            net._optimizer, net._opt_steps = opt, 0
+            net._opt_state = opt.init_state(net._theta.size, schedules.get(rates).table(0, 0, 1)[0][0], net._theta.dtype)
+        self.n_iter_ = 0
+        epoch_end = _EpochEnd(self, rates, decay, n, validation)
+        try:
+            net.fit(X, self._network_y(y), mode="online" if bs == 1 else "minibatch", epochs=1 if incremental else self.max_iter,
+                    lr=rates, batch_size=None if bs == 1 else bs, optimizer=opt, weight_decay=decay,
+                    layer_scaling=self.layer_scaling, shuffle=self.shuffle, order=self.order, callback=epoch_end,
+                    sample_weight=sample_weight)
+        except KeyboardInterrupt:  # as scikit-learn: keep what was learnt
+            warnings.warn("Training interrupted by user.")
         if self.early_stopping and self._best is not None:
             net._restore(self._best)
-        if not incremental and not stopped and self.n_iter_ == self.max_iter:
+        if not incremental and not epoch_end.stopped and self.n_iter_ == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                           "hasn't converged yet.", ConvergenceWarning)
 
@@ -253,11 +231,11 @@ class BaseMLP(BaseEstimator):
         self._best = None
         return parts
 
-    def _update_no_improvement_count(self, X_val, y_val, sw_val):
+    def _update_no_improvement_count(self, validation):
         """scikit-learn's rule: an epoch improves when the loss falls (or the validation score
         rises) by more than tol; early stopping keeps the weights of the best score."""
         if self.early_stopping:
-            score = self._score(X_val, y_val, sw_val)
+            score = self._score(*validation)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % score)
@@ -311,3 +289,37 @@ class BaseMLP(BaseEstimator):
         X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
         X = X.toarray() if sparse.issparse(X) else X
         return self.network_.forward(X)
+
+
+class _EpochEnd:
+    """What scikit-learn's MLP does after each epoch, as the callback of Network.fit: record the
+    loss (with its L2 term), count epochs without improvement, then stop or (learning_rate
+    "adaptive") divide the rate by 5. Returns True to stop."""
+
+    def __init__(self, est, rates, decay, n, validation):
+        self.est, self.rates, self.decay, self.n, self.validation = est, rates, decay, n, validation
+        self.mask = est.network_._weight_mask()
+        self.l2 = est._l2_term(decay, self.mask)  # of the weights the next epoch starts from
+        self.stopped = False
+
+    def __call__(self, net, epoch):
+        est = self.est
+        est.n_iter_ += 1
+        est.t_ += self.n
+        # The epoch's loss is measured before each update; its L2 term, as scikit-learn's in full
+        # batches, with the weights the epoch started from.
+        est.loss_ = net.history_["loss"][-1] + self.l2
+        self.l2 = est._l2_term(self.decay, self.mask)
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+        est._update_no_improvement_count(self.validation)
+        if est._no_improvement_count <= est.n_iter_no_change:
+            return False
+        what = "Validation score" if est.early_stopping else "Training loss"
+        msg = f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
+        if _rates.lower_rate(self.rates, msg, est.verbose):
+            self.stopped = True
+            return True
+        est._no_improvement_count = 0
+        return False

@@ -265,3 +265,18 @@ def test_import_fastnn_imports_no_extra():
     code = "import sys, fastnn; print(sorted(m for m in ('sklearn', 'dask', 'distributed') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_warm_start_continues_the_same_network():
+    """warm_start continues from the fitted weights (one more epoch = two epochs at once, with
+    partial_fit's semantics), and refuses a changed architecture instead of ignoring it."""
+    X, y = _classification()
+    params = dict(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0, max_iter=1, random_state=0)
+    warm = MLPClassifier(warm_start=True, **params).fit(X, y).fit(X, y)
+    both = MLPClassifier(**params).partial_fit(X, y, classes=np.unique(y)).partial_fit(X, y)
+    np.testing.assert_array_equal(warm.coefs_[0], both.coefs_[0])
+    assert warm.t_ == 2 * len(y) and len(warm.loss_curve_) == 2
+    before = warm.coefs_[0].copy()
+    with pytest.raises(ValueError, match="hidden_layer_sizes=\\(6,\\) differs"):
+        warm.set_params(hidden_layer_sizes=(6,)).fit(X, y)
+    np.testing.assert_array_equal(warm.coefs_[0], before)

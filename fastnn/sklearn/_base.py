@@ -142,6 +142,10 @@ class BaseMLP(BaseEstimator):
         self._random_state = check_random_state(self.random_state)
         if first:
             self._initialize(X, Y, hidden)
+        elif [layer.units for layer in self.network_.layers[:-1]] != hidden:
+            raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the fitted network's "
+                             f"{tuple(layer.units for layer in self.network_.layers[:-1])}; a warm start or partial_fit "
+                             "continues the same network: use warm_start=False to start afresh")
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, y, sample_weight)
         else:

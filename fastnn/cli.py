@@ -271,3 +271,52 @@ def info():
 
     for name, value in commands.info():
         click.echo(f"{name:<13}{value}")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("--scheduler", default=None, help="Address of a running Dask scheduler (tcp://host:8786); "
+                                                "default: a local cluster of --workers processes.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local worker processes (default: the cores).")
+@click.option("--out", type=click.Path(dir_okay=False), default="sweep.csv", show_default=True,
+              help="CSV of one row per run, appended as runs finish; rerunning skips the rows already there.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the rows and the environment as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Draw test accuracy per configuration (every seed) and against time (needs matplotlib).")
+def sweep(spec, scheduler, workers, out, json_path, plot_path):
+    """Train every combination of a TOML spec's [grid] (several seeds each) on Dask; one row per run."""
+    import importlib.util
+
+    from . import _sweep, bench as b
+    from ._sweep import driver, report, spec as sweep_spec
+
+    if importlib.util.find_spec("distributed") is None:
+        raise click.ClickException(driver.INSTALL)
+    _check_writable("--out", out)
+    _check_bench_outputs(json_path, None, plot_path)
+    try:
+        sweep_spec.load(spec)  # a bad spec: one line naming the key, exit 2, nothing written
+    except sweep_spec.SpecError as e:
+        click.echo(f"fastnn sweep: {spec}: {e}", err=True)
+        sys.exit(2)
+    client = None
+    if scheduler:
+        from dask.distributed import Client
+
+        client = Client(scheduler, timeout=60)
+    try:
+        with _errors(out):
+            rows = _sweep.sweep(spec, client=client, workers=workers, out=out, progress=driver.print_progress)
+    finally:
+        if client is not None:
+            client.close()
+    click.echo("", err=True)
+    click.echo("\n".join(report.summary(rows)))
+    click.echo(f"rows: {out}")
+    if json_path:
+        with _errors(json_path):
+            report.write_json(json_path, rows, b.environment(1, "float32", "cpu"))
+    if plot_path:
+        with _errors(plot_path):
+            report.plot(plot_path, rows)

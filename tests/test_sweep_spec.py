@@ -91,3 +91,15 @@ def test_a_run_that_fails_is_a_row():
     config = {**spec.DEFAULTS, "layers": "4:tanh,5:softmax", "epochs": 1}  # 5 outputs for 2 classes
     row = run_one(config, Table(X, np.arange(10) % 2, None, None, None, False))
     assert "classes" in row["error"] and row["test_accuracy"] is None
+
+
+def test_rows_read_back_have_the_types_of_fresh_rows(data, tmp_path):
+    """A resumed row equals the row the run returned (numbers, bools, the configuration)."""
+    out = tmp_path / "rows.csv"
+    config = spec.runs(*spec.load({"data": str(data / "toy.npz"), "layers": "4:tanh,2:softmax"}))[0]
+    row = {**config, "test_accuracy": 0.75, "test_loss": 0.5, "train_loss": 0.25, "epochs_run": 10, "seconds": 1.5,
+           "examples_per_s": 1e5, "diverged": False, "seconds_to_target": None, "examples_to_target": None,
+           "error": "", "run_id": spec.run_id(config)}
+    with driver._writer(out) as write:
+        write(row)
+    assert driver._typed(config, driver._read_rows(out)[row["run_id"]]) == row

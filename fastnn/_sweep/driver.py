@@ -35,10 +35,28 @@ def sweep(spec, client=None, workers=None, out=None, progress=None):
     done = _read_rows(out) if out else {}
     todo = [c for c in configs if _spec.run_id(c) not in done]
     tables = {path: _load(path, fixed.get("target")) for path in {c["data"] for c in todo}}
-    rows = dict(done)
+    rows = {_spec.run_id(c): _typed(c, done[_spec.run_id(c)]) for c in configs if _spec.run_id(c) in done}
     if todo:
         rows.update(_run(todo, tables, client, workers, out, progress or (lambda line: None), len(done), len(configs)))
     return [rows[_spec.run_id(c)] for c in configs]
+
+
+def _typed(config, row):
+    """A row read back from the CSV (text) as run_one returns it: the configuration's own values,
+    numbers as numbers, diverged a bool, error a string."""
+    typed = {**config, "run_id": row["run_id"], "error": row.get("error") or ""}
+    for metric in METRICS:
+        if metric != "error":
+            text = row.get(metric, "")
+            typed[metric] = (text == "True") if metric == "diverged" and text else _number(text)
+    return typed
+
+
+def _number(text):
+    if text in ("", None):
+        return None
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
 
 
 def _load(path, target):

@@ -316,7 +316,7 @@ def sweep(spec, scheduler, workers, out, json_path, plot_path):
     click.echo(f"rows: {out}")
     if json_path:
         with _errors(json_path):
-            report.write_json(json_path, rows, b.environment(1, "float32", "cpu"))
+            report.write_json(json_path, rows, b.environment(1, rows[0]["dtype"], "cpu"))
     if plot_path:
         with _errors(plot_path):
             report.plot(plot_path, rows)

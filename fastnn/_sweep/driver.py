@@ -34,7 +34,7 @@ def sweep(spec, client=None, workers=None, out=None, progress=None):
     configs = _spec.runs(fixed, grid)
     done = _read_rows(out) if out else {}
     todo = [c for c in configs if _spec.run_id(c) not in done]
-    tables = {path: _load(path, fixed.get("target")) for path in {c["data"] for c in todo}}
+    tables = {source: _load(*source) for source in {(c["data"], c["target"]) for c in todo}}
     rows = {_spec.run_id(c): _typed(c, done[_spec.run_id(c)]) for c in configs if _spec.run_id(c) in done}
     if todo:
         rows.update(_run(todo, tables, client, workers, out, progress or (lambda line: None), len(done), len(configs)))
@@ -86,8 +86,8 @@ def _run(todo, tables, client, workers, out, progress, n_done, n_total):
     rows, failed, start = {}, 0, time.perf_counter()
     try:
         client.run(warm_up, sorted({c["dtype"] for c in todo}))
-        data = {path: client.scatter(table, broadcast=True) for path, table in tables.items()}
-        futures = {client.submit(run_one, c, data[c["data"]], pure=False, retries=RETRIES): c for c in todo}
+        data = {source: client.scatter(table, broadcast=True) for source, table in tables.items()}
+        futures = {client.submit(run_one, c, data[c["data"], c["target"]], pure=False, retries=RETRIES): c for c in todo}
         with _writer(out) as write:
             for future in as_completed(futures):
                 row = _result(future, futures[future])

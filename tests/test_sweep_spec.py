@@ -103,3 +103,19 @@ def test_rows_read_back_have_the_types_of_fresh_rows(data, tmp_path):
     with driver._writer(out) as write:
         write(row)
     assert driver._typed(config, driver._read_rows(out)[row["run_id"]]) == row
+
+
+def test_without_dask_the_command_says_how_to_install_it(data, monkeypatch):
+    """`fastnn sweep` on a machine without dask.distributed: the extra to install, nothing written."""
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from fastnn.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "distributed" else real(name, *a))
+    path = _spec_file(data, 'data = "toy.npz"\nlayers = "4:tanh,2:softmax"\n')
+    result = CliRunner().invoke(main, ["sweep", str(path), "--out", str(data / "rows.csv")])
+    assert result.exit_code == 1 and "pip install 'fastnn[dask]'" in result.output
+    assert not (data / "rows.csv").exists()

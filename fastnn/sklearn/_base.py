@@ -123,7 +123,9 @@ class BaseMLP(BaseEstimator):
         kept = None if net is None else (net._snapshot(), net._optimizer)
         try:
             return self._fit_checked(X, y, sample_weight, incremental)
-        except Exception:  # a refused call leaves the estimator as it was (a fitted network_ included)
+        except Exception as error:  # a refused call leaves the estimator as it was (a fitted network_ included)
+            if isinstance(error, Warning):  # a warning turned into an error: the fit itself happened
+                raise
             self.__dict__.clear()
             self.__dict__.update(state)
             if kept is not None:
@@ -215,8 +217,12 @@ class BaseMLP(BaseEstimator):
                     sample_weight=sample_weight)
         except KeyboardInterrupt:  # as scikit-learn: keep what was learnt
             warnings.warn("Training interrupted by user.")
+        if net.diverged_ and self.n_iter_ == 0:  # as scikit-learn: no model rather than untrained weights
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large values "
+                             "and need to be preprocessed (or lower learning_rate_init).")
         if self.early_stopping and self._best is not None:
             net._restore(self._best)
+            del self._best  # not pickled with the estimator
         if not incremental and not epoch_end.stopped and self.n_iter_ == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                           "hasn't converged yet.", ConvergenceWarning)

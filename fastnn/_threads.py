@@ -66,12 +66,16 @@ def split(chunk, macs_per_row):
 
 
 _lock = threading.Lock()
+_active = 0  # fits and predictions inside blas_limit now, in every thread of the process
+_outer = None  # the threadpoolctl limiter of the first of them: it restores what was there
 _controller = None  # threadpoolctl's view of the loaded BLAS libraries, found once
 
 
 def _blas_controller():
     """The threadpoolctl controller, made once: finding the libraries reads /proc/self/maps
-    (3 ms), which a full-batch optimizer calling the kernels hundreds of times cannot pay."""
+    (3 ms), which a full-batch optimizer calling the kernels hundreds of times cannot pay.
+    SciPy's BLAS (the one Numba's np.dot calls, loaded lazily at the first compile) is loaded
+    first, so the controller sees it; a BLAS loaded later is not limited."""
     global _controller
     if _controller is None:
         import scipy.linalg.cython_blas  # noqa: F401  (0.4 s once, at the first fit or prediction)
@@ -80,18 +84,12 @@ def _blas_controller():
         _controller = ThreadpoolController()
     return _controller
 
-_active = 0  # fits and predictions inside blas_limit now, in every thread of the process
-_outer = None  # the threadpoolctl limiter of the first of them: it restores what was there
-
 
 @contextlib.contextmanager
 def blas_limit(n):
     """Limit BLAS to ``n`` threads for a kernel call. Concurrent calls (fits in several Python
     threads) share the process's BLAS, so the limit of the latest applies and the original is
     restored when the last one leaves; nested threadpoolctl contexts would restore out of order.
-
-    The BLAS that Numba's np.dot calls (SciPy's) is loaded first: threadpoolctl limits only
-    the libraries loaded when the limit is set, and Numba loads it lazily at the first compile.
     """
     global _active, _outer
     with _lock:

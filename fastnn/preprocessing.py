@@ -237,9 +237,14 @@ class PCA(_Step):
         return f"PCA({self.n_components!r}, whiten={self.whiten!r})"
 
 
+def _block_rows(X):
+    """Rows of X whose float64 copy fits BLOCK_BYTES."""
+    return max(1, BLOCK_BYTES // (8 * X.shape[1]))
+
+
 def _row_blocks(X, rows=None):
-    """X in blocks of ``rows`` rows; by default as many as a float64 copy of BLOCK_BYTES holds."""
-    rows = rows or max(1, BLOCK_BYTES // (8 * X.shape[1]))
+    """X in blocks of ``rows`` rows; by default _block_rows(X)."""
+    rows = rows or _block_rows(X)
     for r0 in range(0, X.shape[0], rows):
         yield X[r0 : r0 + rows]
 
@@ -257,14 +262,14 @@ def _weighted(X, sample_weight):
 def _column_mean(X, w):
     """The float64 weighted mean of each column, summed a block of rows at a time."""
     total = np.zeros(X.shape[1])
-    for B, wb in zip(_row_blocks(X), _row_blocks(w, max(1, BLOCK_BYTES // (8 * X.shape[1])))):
+    for B, wb in zip(_row_blocks(X), _row_blocks(w, _block_rows(X))):
         total += wb @ B.astype(np.float64)
     return total / w.sum()
 
 
 def _centred_blocks(X, mean, w, rows=None):
     """(X - mean in float64, its weights), a block of rows at a time (each block a new array)."""
-    rows = rows or max(1, BLOCK_BYTES // (8 * X.shape[1]))
+    rows = rows or _block_rows(X)
     for B, wb in zip(_row_blocks(X, rows), _row_blocks(w, rows)):
         yield B - mean, wb
 

@@ -21,7 +21,7 @@ def _stochastic(est):
 
 class _Scored:
     def _score(self, X, y, sample_weight=None):
-        """The score early stopping watches, on already checked X."""
+        """The score early stopping watches (accuracy or R^2 of the predictions of X)."""
         y_pred = self._predict(X)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan

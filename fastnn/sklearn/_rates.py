@@ -1,4 +1,6 @@
 """scikit-learn's solver and learning-rate parameters as fastnn optimizers and schedules."""
+import warnings
+
 import numpy as np
 
 from .. import optimizers, schedules
@@ -73,7 +75,5 @@ def batch_size(est, n):
     if est.batch_size == "auto":
         return min(200, n)
     if est.batch_size > n:
-        import warnings
-
         warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
     return int(np.clip(est.batch_size, 1, n))

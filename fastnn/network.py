@@ -5,9 +5,10 @@ import warnings
 
 import numpy as np
 
-from . import _checks, _io, _options, device as _device, losses, optimizers, preprocessing, sampling
+from . import _checks, _compile, _io, _options, device as _device, losses, optimizers, preprocessing, sampling
 from ._targets import Targets
 from .kernels import train as _train
+from .kernels.updates import Rule
 from .kernels.layout import B_OFF, FAN_IN, FAN_OUT, STAT_OFF
 from ._divergence import Guard
 from ._threads import Plan, blas_limit, split
@@ -277,17 +278,22 @@ class Network(WeightAccess):
     def _run_epochs(self, X, T, val, opts, verbose, callback, device):
         n = X.shape[0]
         plan = self._plan(X, opts.batch_size, train=True, device=device)
-        opt, cycled = opts.optimizer, getattr(opts.rates, "cycle_momentum", None) is not None
-        plain = isinstance(opt, optimizers.SGD) and opt.momentum == 0.0 and not cycled
+        cycled = getattr(opts.rates, "cycle_momentum", None) is not None
+        plain = isinstance(opts.optimizer, optimizers.SGD) and opts.optimizer.momentum == 0.0 and not cycled
         # Plain SGD on a batch that fits one chunk is applied during backpropagation.
         fused = plain and opts.weight_decay == 0.0 and opts.batch_size <= plan.chunk
-        grad = np.zeros(0 if fused else self._theta.size, dtype=self._theta.dtype)
         val_plan = None if val is None else self._plan(val[0], CHUNK)  # once per fit, not per epoch
         # Early stopping without validation data scores the weights it would restore (the end of
         # each epoch) on the training data: the epoch's mean loss belongs to earlier weights.
         score_plan = self._plan(X, CHUNK) if opts.early_stopping and val is None else None
         history = self._new_history(val, cycled)
         rates, stopper = opts.rates.start(), EarlyStopping(opts.early_stopping)
+        opt = self._optimizer
+        rule = Rule(opt.code, opt.hyperparams(), float(opts.weight_decay), self._layer_scale(opts.layer_scaling))
+        trainer = self._trainer(X, T, plan, device, online=opts.batch_size == 1)
+        if device == "cpu":  # before the first forward pass (the divergence guard's) compiles
+            first_mom = self._momenta(rates.table(0, 0, 1)[1], 1)
+            _compile.announce((_train.forward, trainer.kernel(opts.batch_size, rule, first_mom)), self.dtype)
         k = self._n_outputs()  # T[:, k], when present, holds the example weights
         classes = losses.decode_classes(T[:, :k], self._targets.values) if self._targets.classification else None
         errors = np.empty(0)
@@ -295,19 +301,13 @@ class Network(WeightAccess):
             errors = np.empty(n)
             self._forward(X, T, errors=errors)
         self.example_errors_ = errors if errors.size else None
-        trainer = None
-        if device == "cuda":  # data, weights and state go to the GPU once per fit
-            from .cuda.train import Trainer
-
-            trainer = Trainer(self._theta, self._opt_state, self._bn_stats, self._layout, self._act_params, X, T, plan.chunk,
-                              online=opts.batch_size == 1)
         t0 = 0
         with blas_limit(plan.blas):
             guard = Guard(self, X, T)
             for epoch in range(opts.epochs):
                 lr, mom = rates.table(epoch, t0, opts.steps_per_epoch(n))
                 guard.begin_epoch(epoch)
-                total, elapsed = self._epoch(X, T, plan, grad, fused, opts, lr, mom, classes, errors, trainer)
+                total, elapsed = self._epoch(trainer, n, rule, fused, opts, lr, mom, classes, errors)
                 trouble = guard.trouble(total / n)
                 if trouble:  # then training stops: a GPU's copies are not used again
                     self._warn_divergence(epoch, trouble, guard, lr, stopper, history)
@@ -323,7 +323,7 @@ class Network(WeightAccess):
                 if score_plan is not None:
                     error = self._forward(X, T, score_plan)[0]
                 stop = callback is not None and callback(self, epoch + 1)  # called every epoch, the last one too
-                if trainer is not None and callback is not None:
+                if callback is not None:
                     trainer.upload(self._theta, self._opt_state, self._bn_stats)  # the callback may change them
                 if stopper.stop(error, epoch, self) or stop:
                     break
@@ -376,28 +376,34 @@ class Network(WeightAccess):
     def _restore(self, snapshot):
         self._theta[:], self._opt_state[:], self._opt_steps, self._bn_stats[:] = snapshot
 
-    def _epoch(self, X, T, plan, grad, fused, opts, lr, mom, classes, errors, trainer=None):
-        """One compiled epoch; returns (summed loss, seconds).
+    def _trainer(self, X, T, plan, device, online):
+        """The Trainer of one fit on ``device``: on the GPU it holds the device copies of the data,
+        weights and state (sent once per fit), on the CPU the workspace."""
+        arrays = (self._theta, self._opt_state, self._bn_stats, self._layout, self._act_params, X, T)
+        if device == "cuda":
+            from .cuda.train import Trainer
+
+            return Trainer(*arrays, plan.chunk, online=online)
+        from .trainer import Trainer
+
+        return Trainer(*arrays, plan)
+
+    def _momenta(self, mom, steps):
+        """The momentum of each of ``steps`` updates: the schedule's (cycled), else the optimizer's."""
+        return mom if mom is not None else np.full(steps, getattr(self._optimizer, "momentum", 0.0))
+
+    def _epoch(self, trainer, n, rule, fused, opts, lr, mom, classes, errors):
+        """One compiled epoch of ``trainer`` over n examples; returns (summed loss, seconds).
 
         classes: class index per example (orders by class); errors: each example's last loss,
-        updated by the epoch (emphasis; empty otherwise); trainer: the GPU's copies (device="cuda")."""
-        n = X.shape[0]
-        chunk, use_blas, n_parts, _ = plan
+        updated by the epoch (emphasis; empty otherwise)."""
         order = sampling.epoch_order(opts.order, n, opts.batch_size, classes, self._rng, errors)
-        opt = self._optimizer
-        if mom is None:
-            mom = np.full(lr.size, getattr(opt, "momentum", 0.0))
+        mom = self._momenta(mom, lr.size)
         key = np.uint64(self._rng.integers(0, 2**63))
-        rest = (lr, mom, opt.code, opt.hyperparams(), getattr(opt, "nesterov", False), opts.weight_decay,
-                self._layer_scale(opts.layer_scaling), self._opt_steps, self._loss_code, fused, key, errors)
         t0 = time.perf_counter()
-        if trainer is None:
-            total, steps = _train.train_epoch(self._theta, grad, self._opt_state, self._bn_stats, self._layout,
-                                              self._act_params, use_blas, X, T, order, opts.batch_size, chunk, n_parts,
-                                              *rest)
-        else:
-            total, steps = trainer.epoch(order, opts.batch_size, *rest)
-            trainer.download(self._theta, self._opt_state, self._bn_stats)
+        total, steps = trainer.epoch(order, opts.batch_size, lr, mom, rule, self._opt_steps, self._loss_code, fused,
+                                     key, errors)
+        trainer.download(self._theta, self._opt_state, self._bn_stats)
         elapsed = time.perf_counter() - t0
         self._opt_steps += steps
         return total, elapsed
@@ -414,13 +420,13 @@ class Network(WeightAccess):
     def _forward(self, X, T=None, plan=None, errors=None):
         """(mean loss or None, outputs) of the network on checked X; with T and ``errors`` (n,),
         each example's loss is written there."""
-        chunk, use_blas, n_parts, blas = plan or self._plan(X, CHUNK)
+        plan = plan or self._plan(X, CHUNK)
         out = np.empty((X.shape[0], self._n_outputs()), dtype=self._theta.dtype)
         T_arg = T if T is not None else np.empty((0, self._n_outputs()), dtype=self._theta.dtype)
         theta, layout = self._inference_params()
-        with blas_limit(blas):
-            total = _train.forward(theta, layout, self._act_params, use_blas, X, T_arg, self._loss_code, chunk, n_parts,
-                                   out, np.empty(0) if errors is None else errors)
+        with blas_limit(plan.blas):
+            total = _train.forward(theta, layout, self._act_params, plan, X, T_arg, self._loss_code, out,
+                                   np.empty(0) if errors is None else errors)
         return (None if T is None else total / X.shape[0]), out
 
     def _checked_X(self, X):
@@ -488,10 +494,9 @@ class Network(WeightAccess):
     def _loss_and_grad(self, X, T, grad, plan):
         """Mean loss over prepared (X, T) at the current weights; its gradient into grad (flat).
         Full-batch optimizers (fastnn.sklearn's L-BFGS) call this with one plan for all calls."""
-        chunk, use_blas, n_parts, blas = plan
-        with blas_limit(blas):
-            return float(_train.loss_and_grad(self._theta, grad, self._layout, self._act_params, use_blas, X, T,
-                                              self._loss_code, False, np.uint64(0), chunk, n_parts))
+        with blas_limit(plan.blas):
+            return float(_train.loss_and_grad(self._theta, grad, self._layout, self._act_params, plan, X, T,
+                                              self._loss_code, False, np.uint64(0)))
 
     # ----------------------------------------------------------------- batch norm
     def _inference_params(self):
@@ -515,8 +520,8 @@ class Network(WeightAccess):
     def _set_bn_statistics(self, X):
         """set_batch_norm_statistics on X as the first layer sees it (after preprocessing)."""
         stats = self._bn_stats.copy()
-        chunk, use_blas, n_parts, blas = self._plan(X, CHUNK)
-        with blas_limit(blas):
+        plan = self._plan(X, CHUNK)
+        with blas_limit(plan.blas):
             for l in range(len(self.layers)):
                 s0, m = self._layout[l, STAT_OFF], self._layout[l, FAN_OUT]
                 if s0 < 0:
@@ -525,7 +530,7 @@ class Network(WeightAccess):
                 b0 = layout[l, B_OFF]
                 theta[b0 : b0 + m] = 0.0  # the raw net input x W, without beta
                 mean, var = np.empty(m), np.empty(m)
-                _train.net_input_moments(theta, layout, self._act_params, use_blas, X, l, chunk, n_parts, mean, var)
+                _train.net_input_moments(theta, layout, self._act_params, plan, X, l, mean, var)
                 stats[s0 : s0 + m], stats[s0 + m : s0 + 2 * m] = mean, var
         with np.errstate(over="ignore"):
             _checks.finite(stats.astype(self.dtype), "the statistics of X (too large for the dtype?)")

@@ -56,6 +56,7 @@ class SGD(Optimizer):
     """Stochastic gradient descent with (Nesterov) momentum; state: the velocity."""
 
     code, n_state, _config, _state = updates.SGD, 1, ("momentum", "nesterov"), ("velocity",)
+    _params = ("nesterov",)  # the momentum is a table per step (schedules may cycle it)
 
     def __init__(self, momentum=0.0, nesterov=False):
         self.momentum = _checks.number("momentum", momentum, low=0.0, high=1.0, high_open=True)

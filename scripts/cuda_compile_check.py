@@ -41,9 +41,9 @@ def _args(f):
         batchnorm.batch_norm_forward_kernel: (M, M, v, v, 1e-5, bn, i64),
         batchnorm.update_moving_averages_kernel: (stats, i64, bn, i64, i64, 0.9, i64),
         batchnorm.batch_norm_backward_kernel: (M, M, v, bn, i64, v, v, 0.5),
-        updates.apply_update_kernel: (i64, hp, v, v, state[:, :3].copy(), layout, np.ones(2), 0.0, 0.1, 0.9, False, i64),
+        updates.apply_update_kernel: (i64, hp, v, v, state[:, :3].copy(), layout, np.ones(2), 0.0, 0.1, 0.9, i64),
         online.train_online_kernel: (v, v, state[:, :3].copy(), layout, ap, rows, rows, v, M, rows, np.ones(4), np.ones(4), i64, hp,
-                                     False, 0.0, np.ones(2), i64, i64, True, u64, np.zeros(4), True, rows,
+                                     0.0, np.ones(2), i64, i64, True, u64, np.zeros(4), True, rows,
                                      np.zeros((2, 5), f), M[:1], M[:1], M[:1], np.zeros(2)),
     }
 

@@ -4,6 +4,7 @@ import pytest
 
 import fastnn
 from fastnn import _threads, network
+from fastnn._threads import Plan
 from fastnn.kernels import train as k
 from fastnn.kernels.activations import uniform_hash
 from fastnn._targets import Targets
@@ -66,12 +67,12 @@ def test_rrelu_training_gradient_with_fixed_draws():
     X, y = rng.normal(size=(9, 5)), np.arange(9) % 3
     T = Targets.infer(y, "cross_entropy", "softmax", 3).encode(y, 3, np.float64)
     key = np.uint64(12345)
-    use_blas = np.zeros(3, dtype=np.int64)
+    plan = Plan(9, np.zeros(3, dtype=np.int64), 1, 1)  # one chunk of the 9 rows, row loops, one thread
     theta = net._theta
 
     def loss_grad(train):
         g = np.empty_like(theta)
-        return k.loss_and_grad(theta, g, net._layout, net._act_params, use_blas, X, T, 1, train, key, 9, 1), g
+        return k.loss_and_grad(theta, g, net._layout, net._act_params, plan, X, T, 1, train, key), g
 
     (loss, grad), (loss_inf, _) = loss_grad(True), loss_grad(False)
     assert loss != loss_inf

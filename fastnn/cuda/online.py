@@ -9,13 +9,13 @@ example of MNIST has about 150 of 784), so the first layer's loops have no branc
 the rows of W the example needs. Plain SGD is applied during backpropagation (as on the CPU); the
 other rules form the gradient and update every weight, except where the CPU's lazy rows apply
 (SGD with momentum, delta-bar-delta, RMSprop; no weight decay): there the first layer's rows of
-zero inputs are left alone and caught up in closed form when next touched (fastnn.kernels.updates).
+zero inputs are left alone and caught up in closed form when next touched (fastnn.kernels.lazy).
 """
 import math
 
 from numba import cuda, int64
 
-from ..kernels import updates as _cpu_updates
+from ..kernels import lazy as _cpu_lazy
 from ..kernels.activations import PRELU, SOFTMAX
 from ..kernels.layout import ACT, ALPHA_OFF, B_OFF, FAN_IN, FAN_OUT, P1, P2, UNIT_OFF, W_OFF
 from ..kernels.losses import MSE
@@ -25,7 +25,7 @@ from .losses import row_delta
 from .shared import device_function
 from .updates import rule_coefficients, rule_step, update_layers
 
-idle_steps = device_function(_cpu_updates.idle_steps)
+idle_steps = device_function(_cpu_lazy.idle_steps)
 
 MAX_THREADS = 1024  # CUDA's largest block: sizes the shared partial sums for any launch.ONLINE_THREADS
 
@@ -197,11 +197,11 @@ def _catch_up_inputs(theta, S, layout, indptr, indices, i, last, t, factors, tid
 
 
 @cuda.jit(device=True)
-def _lazy_first_layer(rule, hp, theta, state, layout, eta, mu, nesterov, t, D, indptr, indices, values, i, last,
+def _lazy_first_layer(rule, hp, theta, state, layout, eta, mu, t, D, indptr, indices, values, i, last,
                       factors, tid, nt):
     """Update t of the first-layer rows of example i's non-zero inputs from the gradient
     x_k * d_j, formed as it is used, with the decay of each row's idle steps folded in (SGD's
-    rows were caught up before: factor 1). Twin of kernels.updates.lazy_rows."""
+    rows were caught up before: factor 1). Twin of kernels.lazy.lazy_rows."""
     fan_out, w0, u0 = layout[0, FAN_OUT], layout[0, W_OFF], layout[0, UNIT_OFF]
     s0, s1 = state[0], state[state.shape[0] - 1]
     two_rows = state.shape[0] > 1
@@ -217,7 +217,7 @@ def _lazy_first_layer(rule, hp, theta, state, layout, eta, mu, nesterov, t, D, i
             b = b * factor
         else:
             a = a * factor
-        w, a, b = rule_step(rule, theta[p], values[q] * D[0, u0 + j], a, b, c, nesterov)
+        w, a, b = rule_step(rule, theta[p], values[q] * D[0, u0 + j], a, b, c)
         theta[p] = w
         s0[p] = a
         if two_rows:
@@ -230,13 +230,13 @@ def _lazy_first_layer(rule, hp, theta, state, layout, eta, mu, nesterov, t, D, i
 
 @cuda.jit(cache=True)
 def train_online_kernel(theta, grad, state, layout, act_params, indptr, indices, values, T, order, lr, mom, rule, hp,
-                        nesterov, weight_decay, layer_scale, t0, loss_code, fused, key, errors, lazy, last, factors, Z,
+                        weight_decay, layer_scale, t0, loss_code, fused, key, errors, lazy, last, factors, Z,
                         A, D, out):
     """One online epoch over the examples order (twin of kernels.train.train_epoch with batch
     size 1) in one block. The inputs: example i's non-zeros are values[indptr[i]:indptr[i + 1]]
     at columns indices[...] (ascending). Z, A, D: (1, units) scratch; grad: zeros, left zero
     (unused when fused: plain SGD). lazy: the first layer's rows are updated lazily (last[k]: the
-    update row k has seen, t0 on entry; factors: kernels.updates.idle_factors). out[0] = the
+    update row k has seen, t0 on entry; factors: kernels.lazy.idle_factors). out[0] = the
     summed loss, out[1] = the number of updates; stops after the update whose loss overflows."""
     tid, nt = cuda.threadIdx.x, cuda.blockDim.x
     L = layout.shape[0]
@@ -268,11 +268,11 @@ def train_online_kernel(theta, grad, state, layout, act_params, indptr, indices,
         _backward(theta, target, layout, act_params, indptr, indices, values, i, Z, A, D, lr[step], layer_scale,
                   fused, key, tid, nt, not lazy)
         if lazy:
-            _lazy_first_layer(rule, hp, theta, state, layout, lr[step] * layer_scale[0], mom[step], nesterov, t, D,
+            _lazy_first_layer(rule, hp, theta, state, layout, lr[step] * layer_scale[0], mom[step], t, D,
                               indptr, indices, values, i, last, factors, tid, nt)
         if not fused:
-            update_layers(rule, hp, theta, grad, state, layout, layer_scale, weight_decay, lr[step], mom[step], nesterov,
-                          t, tid, nt, lazy)
+            update_layers(rule, hp, theta, grad, state, layout, layer_scale, weight_decay, lr[step], mom[step], t,
+                          tid, nt, lazy)
             cuda.syncthreads()
         steps = step + 1
         if stop[0]:

@@ -13,7 +13,8 @@ from numba import cuda
 from ..kernels.layout import ACT, ALPHA_OFF, B_OFF, BN_EPS, BN_MOMENTUM, FAN_IN, FAN_OUT, GAMMA_OFF, P1, P2, STAT_OFF, \
     UNIT_OFF, W_OFF
 from ..kernels.losses import MSE
-from ..kernels.updates import has_lazy_rows, idle_factors
+from ..kernels.train import batch_end
+from ..kernels.lazy import has_lazy_rows, idle_factors
 from . import launch
 from .activations import activate_kernel, activation_backward_kernel
 from .batchnorm import batch_norm_backward_kernel, batch_norm_forward_kernel, update_moving_averages_kernel
@@ -82,9 +83,8 @@ class Trainer:
         self.state.copy_to_host(state)
         self.stats.copy_to_host(stats)
 
-    def epoch(self, order, batch_size, lr, mom, rule, hp, nesterov, weight_decay, layer_scale, t0, loss_code, fused,
-              key, errors):
-        """One epoch (arguments as kernels.train.train_epoch); returns (summed loss, updates).
+    def epoch(self, order, batch_size, lr, mom, rule, t0, loss_code, fused, key, errors):
+        """One epoch (arguments as fastnn.trainer.Trainer.epoch); returns (summed loss, updates).
         errors (n,) or empty: each presented example's loss, written back to the host array.
 
         Unlike the CPU loop, a mini-batch epoch whose loss overflows runs to its end (stopping
@@ -92,27 +92,27 @@ class Trainer:
         the same, and ``errors`` may hold losses of examples the CPU would not have reached.
         """
         d_order, d_errors = cuda.to_device(order), cuda.to_device(errors)
-        d_hp, d_scale = cuda.to_device(hp), cuda.to_device(layer_scale)
-        weight_decay = float(weight_decay)
+        d_hp, d_scale = cuda.to_device(rule.hp), cuda.to_device(rule.layer_scale)
+        code, weight_decay = int(rule.code), float(rule.weight_decay)
         if batch_size == 1:
-            lazy = bool(has_lazy_rows(rule, 1, weight_decay, mom))  # the CPU's choice, the CPU's factors
-            factors = idle_factors(rule, hp, mom[0] if mom.size else 0.0, nesterov, order.size if lazy else 0,
+            lazy = has_lazy_rows(rule, 1, mom)  # the CPU's choice, the CPU's factors
+            factors = idle_factors(code, rule.hp, mom[0] if mom.size else 0.0, order.size if lazy else 0,
                                    self.theta.dtype)
             last = np.full(int(self.layout[0, FAN_IN]) if lazy else 0, t0, np.int64)
             train_online_kernel[1, launch.ONLINE_THREADS](
                 self.theta, self.grad, self.state, self.d_layout, self.d_act_params, *self.X, self.T, d_order,
-                cuda.to_device(lr), cuda.to_device(mom), rule, d_hp, nesterov, weight_decay, d_scale, t0, loss_code,
+                cuda.to_device(lr), cuda.to_device(mom), code, d_hp, weight_decay, d_scale, t0, loss_code,
                 fused, key, d_errors, lazy, cuda.to_device(last), cuda.to_device(factors), *self.online, self.out)
             total, steps = self.out.copy_to_host()
         else:
-            total, steps = self._batches(d_order, batch_size, lr, mom, rule, d_hp, nesterov, weight_decay,
-                                         layer_scale, d_scale, t0, loss_code, fused, key, d_errors)
+            total, steps = self._batches(d_order, batch_size, lr, mom, code, d_hp, weight_decay, rule.layer_scale,
+                                         d_scale, t0, loss_code, fused, key, d_errors)
         if errors.size:
             d_errors.copy_to_host(errors)
         return total, int(steps)
 
-    def _batches(self, order, batch_size, lr, mom, rule, hp, nesterov, weight_decay, layer_scale, d_scale, t0,
-                 loss_code, fused, key, errors):
+    def _batches(self, order, batch_size, lr, mom, rule, hp, weight_decay, layer_scale, d_scale, t0, loss_code, fused,
+                 key, errors):
         """Mini-batch or full-batch epoch: kernels launched back to back, the loss summed on the device.
         layer_scale on the host (the scales of fused SGD), d_scale its device copy (the update kernel)."""
         n, L = order.size, self.layout.shape[0]
@@ -120,8 +120,7 @@ class Trainer:
         total = cuda.to_device(np.zeros(1))
         step, start = 0, 0
         while start < n:
-            end = min(start + batch_size, n)
-            end = n if merge_single and n - end == 1 else end
+            end = batch_end(start, n, batch_size, merge_single)
             B = end - start
             scales = [-lr[step] / B * layer_scale[l] if fused else 1.0 / B for l in range(L)]
             for c0 in range(start, end, self.chunk):
@@ -129,7 +128,7 @@ class Trainer:
             if not fused:
                 apply_update_kernel[launch.blocks(self.theta.size), launch.THREADS](
                     rule, hp, self.theta, self.grad, self.state, self.d_layout, d_scale, weight_decay, lr[step],
-                    mom[step], nesterov, t0 + step + 1)
+                    mom[step], t0 + step + 1)
             start = end
             step += 1
         return total.copy_to_host()[0], step

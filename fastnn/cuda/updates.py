@@ -6,11 +6,11 @@ from ..kernels.layout import B_OFF, W_OFF
 from .shared import device_function
 
 rule_coefficients, rule_step = device_function(_cpu.rule_coefficients), device_function(_cpu.rule_step)
-layer_end = device_function(_cpu._layer_end)
+layer_end = device_function(_cpu.layer_end)
 
 
 @cuda.jit(device=True)
-def update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, nesterov, t, start, stride,
+def update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, t, start, stride,
                   skip_first_W):
     """Update t of the parameters start, start + stride, ... of every layer from grad, which is
     left zero for the next gradient (skip_first_W: all but the first layer's W, which online
@@ -27,7 +27,7 @@ def update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_deca
             g = grad[i]
             if weight_decay != 0.0 and i < b0:
                 g = f(g + weight_decay * theta[i])
-            w, a, b = rule_step(code, theta[i], g, s0[i], s1[i], c, nesterov)
+            w, a, b = rule_step(code, theta[i], g, s0[i], s1[i], c)
             theta[i] = w
             s0[i] = a
             if two_rows:
@@ -36,7 +36,7 @@ def update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_deca
 
 
 @cuda.jit(cache=True)
-def apply_update_kernel(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, nesterov, t):
+def apply_update_kernel(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, t):
     """One update of theta from the mean gradient grad (left zero), the t-th of this optimizer (t >= 1)."""
-    update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, nesterov, t, cuda.grid(1),
+    update_layers(code, hp, theta, grad, state, layout, layer_scale, weight_decay, eta, mu, t, cuda.grid(1),
                   cuda.gridsize(1), False)

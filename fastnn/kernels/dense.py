@@ -42,7 +42,8 @@ def affine_forward(A, W, b, Z, use_blas, nz):
     for r in range(B):
         x = A[r]
         z = Z[r]
-        z[:] = b
+        for j in range(fan_out):  # a loop: slice assignment compiles a shape check and its message
+            z[j] = b[j]
         m = nonzeros(x, nz)
         q = 0
         # Four input rows per sweep: z is loaded and stored a quarter as often.
@@ -108,21 +109,25 @@ def add_weight_grad(A, dZ, dW, scale, nz, k0, k1):
 
 
 @njit(**KERNEL)
-def partial_weight_grad(A, dZ, tmp, part):
-    """tmp's block ``part`` = A.T @ dZ by BLAS (A, dZ: one part's rows of the chunk)."""
-    fan_in, fan_out = A.shape[1], dZ.shape[1]
+def weight_grad_block(tmp, part, fan_in, fan_out):
+    """Block ``part`` of tmp as a (fan_in, fan_out) matrix: one thread's BLAS product."""
     size = fan_in * fan_out
-    np.dot(A.T, dZ, tmp[part * size : (part + 1) * size].reshape(fan_in, fan_out))
+    return tmp[part * size : (part + 1) * size].reshape(fan_in, fan_out)
+
+
+@njit(**KERNEL)
+def partial_weight_grad(A, dZ, block):
+    """block = A.T @ dZ by BLAS (A, dZ: one part's rows of the chunk)."""
+    np.dot(A.T, dZ, block)
 
 
 @njit(**KERNEL, fastmath=_FAST)
 def add_partial_sums(tmp, n_parts, dW, scale, k0, k1):
     """dW[k0:k1] += scale * (sum of the n_parts blocks of tmp)[k0:k1]."""
     fan_in, fan_out = dW.shape
-    size = fan_in * fan_out
     s = dW.dtype.type(scale)
     for p in range(n_parts):
-        t = tmp[p * size : (p + 1) * size].reshape(fan_in, fan_out)
+        t = weight_grad_block(tmp, p, fan_in, fan_out)
         for k in range(k0, k1):
             for j in range(fan_out):
                 dW[k, j] += s * t[k, j]

@@ -6,16 +6,18 @@ the gradient of the chunks is summed into ``out`` before the update. In
 "fused" mode (plain SGD, one chunk per batch) ``out`` is theta itself and the scale of
 layer l is -lr * layer_scale[l] / batch, so backpropagation applies the update as it goes.
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
 from .activations import PRELU, activate, activation_backward
-from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forward, backprop_input, partial_weight_grad
+from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forward, backprop_input, partial_weight_grad, weight_grad_block
 from .batchnorm import batch_norm_backward, batch_norm_forward, merge_moments, update_moving_averages
 from .layout import ACT, ALPHA_OFF, B_OFF, BN_EPS, BN_MOMENTUM, FAN_IN, FAN_OUT, GAMMA_OFF, STAT_OFF, UNIT_OFF, W_OFF
 from .losses import MSE, output_delta
 from .options import KERNEL
-from .updates import apply_update, catch_up_rows, flush_lazy_rows, has_lazy_rows, idle_factors, lazy_update, lazy_views
+from .updates import apply_update
 
 
 @njit(**KERNEL, inline="always")
@@ -39,11 +41,27 @@ def _units(buf, layout, l, c, chunk):
     return buf[off : off + c * m].reshape(c, m)
 
 
+class Workspace(NamedTuple):
+    """Scratch for one chunk of ``chunk`` rows, made once per fit (per call of the other
+    kernels): the inputs X0, the net inputs Z, outputs A and deltas dZ of every layer's units,
+    per thread a block of BLAS dW products (tmp) and a non-zero index list (nz), and for
+    batch norm x_hat (Xh), the batch statistics (bn) and the zero bias of its affine pass."""
+    X0: np.ndarray
+    Z: np.ndarray
+    A: np.ndarray
+    dZ: np.ndarray
+    tmp: np.ndarray
+    nz: np.ndarray
+    Xh: np.ndarray
+    bn: np.ndarray
+    zero_b: np.ndarray
+
+
 @njit(**KERNEL)
-def _workspace(theta, layout, n_in, chunk, use_blas, n_parts):
-    """Scratch for one chunk: inputs, net inputs Z, outputs A, deltas dZ, per thread a block
-    of BLAS dW products and a non-zero index list, and for batch norm x_hat and the batch
-    statistics (empty without batch norm)."""
+def workspace(theta, layout, n_in, plan):
+    """The Workspace of a pass planned by ``plan`` (fastnn._threads.Plan) over n_in inputs;
+    the batch-norm parts are empty without batch norm."""
+    chunk, use_blas, n_parts = plan.chunk, plan.use_blas, plan.n_parts
     L = layout.shape[0]
     units = layout[L - 1, UNIT_OFF] + layout[L - 1, FAN_OUT]
     tmp_size = 0
@@ -55,16 +73,11 @@ def _workspace(theta, layout, n_in, chunk, use_blas, n_parts):
         if use_blas[l]:
             tmp_size = max(tmp_size, layout[l, FAN_IN] * layout[l, FAN_OUT])
     tmp_size *= n_parts  # one block of partial BLAS products per thread
-    X0 = np.empty(chunk * n_in, theta.dtype)
-    Zb = np.empty(chunk * units, theta.dtype)
-    Ab = np.empty(chunk * units, theta.dtype)
-    dZb = np.empty(chunk * units, theta.dtype)
-    tmp = np.empty(tmp_size, theta.dtype)
-    nz = np.empty((n_parts, max_fan_in), np.int64)
-    Xhb = np.empty(chunk * units if has_bn else 0, theta.dtype)
-    bn = np.empty((3, units if has_bn else 0), np.float64)
-    zero_b = np.zeros(units if has_bn else 0, theta.dtype)  # the bias of a batch-norm layer's affine pass
-    return X0, Zb, Ab, dZb, tmp, nz, Xhb, bn, zero_b
+    f = theta.dtype
+    return Workspace(np.empty(chunk * n_in, f), np.empty(chunk * units, f), np.empty(chunk * units, f),
+                     np.empty(chunk * units, f), np.empty(tmp_size, f), np.empty((n_parts, max_fan_in), np.int64),
+                     np.empty(chunk * units if has_bn else 0, f), np.empty((3, units if has_bn else 0), np.float64),
+                     np.zeros(units if has_bn else 0, f))
 
 
 # Multi-threading: a chunk's rows (forward pass, deltas) or a layer's input rows k (dW) are
@@ -74,6 +87,13 @@ def _workspace(theta, layout, n_in, chunk, use_blas, n_parts):
 # expression in these functions turns into a hidden parallel loop.
 _PARALLEL = {"prange": True, "comprehension": False, "setitem": False, "reduction": False, "numpy": False,
              "stencil": False, "fusion": False, "inplace_binop": False}
+
+
+@njit(**KERNEL)
+def runtime_bool(flag, n):
+    """flag (n >= 0) typed as a run-time bool: a literal True or False argument would compile
+    a second copy of every kernel it reaches (the forward pass in training and in inference)."""
+    return n >= 0 and flag
 
 
 @njit(**KERNEL, inline="always")
@@ -101,7 +121,7 @@ def param_views(theta, layout):
 def unit_views(ws, layout, c, chunk):
     """Views of the chunk scratch for its first c rows: the inputs, and per layer Z, A, dZ and
     x_hat (batch-norm layers; empty views for the others)."""
-    X0, Zb, Ab, dZb, Xhb = ws[0], ws[1], ws[2], ws[3], ws[6]
+    X0, Zb, Ab, dZb, Xhb = ws.X0, ws.Z, ws.A, ws.dZ, ws.Xh
     L = layout.shape[0]
     n_in = layout[0, FAN_IN]
     A_in = X0[: c * n_in].reshape(c, n_in)
@@ -232,23 +252,23 @@ def _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, 
 def _add_weight_grad_parts(A, dZ, dW, scale, blas, tmp, nz, n_parts):
     """dW += scale * A.T @ dZ. Row loops: each thread owns rows k of dW. BLAS: each thread
     multiplies its rows r of the chunk into its own block of tmp, then the blocks are summed."""
-    fan_in = A.shape[1]
+    fan_in, fan_out = dW.shape
     if not blas:
         if n_parts == 1:
-            add_weight_grad(A, dZ, dW, scale, nz[0], 0, fan_in)
+            add_weight_grad(A, dZ, dW, scale, nz[0], *_part(0, n_parts, fan_in))
         else:
             for t in prange(n_parts):
                 k0, k1 = _part(t, n_parts, fan_in)
                 add_weight_grad(A, dZ, dW, scale, nz[t], k0, k1)
         return
     if n_parts == 1:
-        partial_weight_grad(A, dZ, tmp, 0)
-        add_partial_sums(tmp, 1, dW, scale, 0, fan_in)
+        partial_weight_grad(A, dZ, weight_grad_block(tmp, 0, fan_in, fan_out))
+        add_partial_sums(tmp, n_parts, dW, scale, *_part(0, n_parts, fan_in))
         return
     c = A.shape[0]
     for t in prange(n_parts):
         r0, r1 = _part(t, n_parts, c)
-        partial_weight_grad(A[r0:r1], dZ[r0:r1], tmp, t)
+        partial_weight_grad(A[r0:r1], dZ[r0:r1], weight_grad_block(tmp, t, fan_in, fan_out))
     for t in prange(n_parts):
         k0, k1 = _part(t, n_parts, fan_in)
         add_partial_sums(tmp, n_parts, dW, scale, k0, k1)
@@ -281,37 +301,39 @@ def batch_end(start, n, batch_size, merge_single):
 
 
 @njit(**KERNEL)
-def batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, train, key, ws, full,
-               chunk, n_parts, stats, errors, first_dW=True):
+def batch_pass(params, grads, scales, layout, act_params, X, T, rows, loss_code, train, key, ws, full, plan, stats,
+               errors, first_dW):
     """grads of layer l += scales[l] * gradient of the summed loss over X[rows]; returns the summed loss.
 
     ``full``: unit_views for a whole chunk, prepared once by the caller. ``stats``: the
     moving batch-norm statistics to update, or empty. ``errors``: per-example losses to
-    record, or empty.
+    record, or empty. first_dW=False leaves out the first layer's dW (lazy online rules).
     """
-    tmp, nz, bn, zero_b = ws[4], ws[5], ws[7], ws[8]
+    chunk, use_blas, n_parts = plan.chunk, plan.use_blas, plan.n_parts
     L = layout.shape[0]
     code = layout[L - 1, ACT]
     total = 0.0
     for c0 in range(0, rows.size, chunk):
         r = rows[c0 : c0 + chunk]
         units = _chunk_units(ws, full, layout, r.size, chunk)
-        forward_chunk(params, units, layout, act_params, use_blas, X, r, train, key, nz, n_parts, bn, stats, zero_b)
+        forward_chunk(params, units, layout, act_params, use_blas, X, r, train, key, ws.nz, n_parts, ws.bn, stats,
+                      ws.zero_b)
         Z, A, dZ = units[1][L - 1], units[2][L - 1], units[3][L - 1]
         total += _output_delta_parts(Z, A, T, r, loss_code, code, dZ, n_parts, errors)
         if loss_code == MSE:
             _activation_backward_parts(dZ, Z, A, code, act_params[L - 1, 0], act_params[L - 1, 1],
                                        params[2][L - 1], grads[2][L - 1], scales[L - 1], train, key, L - 1, r, n_parts)
-        _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, r, tmp, nz, n_parts,
-                        first_dW, bn)
+        _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, r, ws.tmp, ws.nz,
+                        n_parts, first_dW, ws.bn)
     return total
 
 
 @njit(**KERNEL)
-def train_epoch(theta, grad, state, stats, layout, act_params, use_blas, X, T, order, batch_size, chunk, n_parts,
-                lr, mom, rule, hp, nesterov, weight_decay, layer_scale, t0, loss_code, fused, key, errors):
-    """One epoch over X[order] in batches of ``batch_size``; lr[step] and mom[step] are the rate
-    and momentum of each step, t0 the number of updates the optimizer made before.
+def train_epoch(theta, grad, state, stats, layout, act_params, X, T, order, batch_size, plan, ws, lr, mom, rule, t0,
+                loss_code, fused, key, errors):
+    """One epoch over X[order] in batches of ``batch_size``, planned by ``plan`` in the
+    workspace ``ws``; lr[step] and mom[step] are the rate and momentum of each step, ``rule``
+    the update (kernels.updates.Rule) and t0 the number of updates it made before.
 
     With batch norm (``stats`` not empty: the moving statistics) a last batch of one example,
     whose variance cannot be estimated, joins the batch before it. ``errors`` (size n, or
@@ -321,17 +343,11 @@ def train_epoch(theta, grad, state, stats, layout, act_params, use_blas, X, T, o
     buffer). Returns (summed loss of the examples seen, number of steps). Stops early, with a
     non-finite loss, as soon as the loss overflows: the caller restores the weights.
     """
-    ws = _workspace(theta, layout, X.shape[1], chunk, use_blas, n_parts)
-    full = unit_views(ws, layout, min(batch_size, chunk), chunk)
+    full = unit_views(ws, layout, min(batch_size, plan.chunk), plan.chunk)
     params = param_views(theta, layout)
     grads = params if fused else param_views(grad, layout)
     scales = np.empty(layout.shape[0])
-    lazy = has_lazy_rows(rule, batch_size, weight_decay, mom)  # then grad stays zero between steps
-    last = np.full(layout[0, FAN_IN] if lazy else 0, t0)  # the update each first-layer row has seen
-    if lazy:
-        grad[:] = 0.0
-    views = lazy_views(theta, state, layout)
-    factors = idle_factors(rule, hp, mom[0] if mom.size else 0.0, nesterov, order.size if lazy else 0, theta.dtype)
+    train = runtime_bool(True, order.size)
     total = 0.0
     step = 0
     start = 0
@@ -340,58 +356,50 @@ def train_epoch(theta, grad, state, stats, layout, act_params, use_blas, X, T, o
         rows = order[start:end]
         start = end
         for l in range(scales.size):  # a loop, not an array expression: no allocation per step
-            scales[l] = -lr[step] / rows.size * layer_scale[l] if fused else 1.0 / rows.size
-        t = t0 + step + 1
-        if lazy:
-            catch_up_rows(rule, X[rows[0]], ws[5][0], last, t - 1, views, factors)
-        elif not fused:
+            scales[l] = -lr[step] / rows.size * rule.layer_scale[l] if fused else 1.0 / rows.size
+        if not fused:
             grad[:] = 0.0
-        total += batch_pass(params, grads, scales, layout, act_params, use_blas, X, T, rows, loss_code, True, key, ws,
-                            full, chunk, n_parts, stats, errors, not lazy)
-        if lazy:
-            lazy_update(rule, hp, theta, grad, state, layout, layer_scale, lr[step], mom[step], nesterov, t, X[rows[0]],
-                        full[3][0][0], ws[5][0], last, views, factors)
-        elif not fused:
-            apply_update(rule, hp, theta, grad, state, layout, layer_scale, weight_decay, lr[step], mom[step],
-                         nesterov, t)
+        total += batch_pass(params, grads, scales, layout, act_params, X, T, rows, loss_code, train, key, ws, full,
+                            plan, stats, errors, train)
+        if not fused:
+            apply_update(rule, theta, grad, state, layout, lr[step], mom[step], t0 + step + 1)
         step += 1
         if not np.isfinite(total):
             break
-    if lazy:
-        flush_lazy_rows(rule, last, t0 + step, views, factors)
     return total, step
 
 
 @njit(**KERNEL)
-def loss_and_grad(theta, grad, layout, act_params, use_blas, X, T, loss_code, train, key, chunk, n_parts):
+def loss_and_grad(theta, grad, layout, act_params, plan, X, T, loss_code, train, key):
     """Mean loss over X and its gradient, written into grad (no update)."""
-    ws = _workspace(theta, layout, X.shape[1], chunk, use_blas, n_parts)
+    ws = workspace(theta, layout, X.shape[1], plan)
     rows = np.arange(X.shape[0])
     grad[:] = 0.0
     n = X.shape[0]
     total = batch_pass(param_views(theta, layout), param_views(grad, layout), np.full(layout.shape[0], 1.0 / n), layout,
-                       act_params, use_blas, X, T, rows, loss_code, train, key, ws, unit_views(ws, layout, chunk, chunk),
-                       chunk, n_parts, theta[:0], np.empty(0))
+                       act_params, X, T, rows, loss_code, train, key, ws, unit_views(ws, layout, plan.chunk, plan.chunk),
+                       plan, theta[:0], np.empty(0), runtime_bool(True, n))
     return total / n
 
 
 @njit(**KERNEL)
-def _inference_chunk(params, ws, full, layout, act_params, use_blas, X, rows, chunk, n_parts):
+def _inference_chunk(params, ws, full, layout, act_params, plan, X, rows):
     """Inference forward pass of X[rows] (a chunk); returns its unit views."""
-    units = _chunk_units(ws, full, layout, rows.size, chunk)
-    forward_chunk(params, units, layout, act_params, use_blas, X, rows, False, np.uint64(0), ws[5], n_parts, ws[7],
-                  ws[1][:0], ws[8])  # no moving statistics to update
+    units = _chunk_units(ws, full, layout, rows.size, plan.chunk)
+    forward_chunk(params, units, layout, act_params, plan.use_blas, X, rows, runtime_bool(False, rows.size),
+                  np.uint64(0), ws.nz, plan.n_parts, ws.bn, ws.Z[:0], ws.zero_b)  # no moving statistics to update
     return units
 
 
 @njit(**KERNEL)
-def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts, out, errors):
+def forward(theta, layout, act_params, plan, X, T, loss_code, out, errors):
     """Inference outputs of every row of X into out (n, n_outputs).
 
     Returns the summed loss against T, or 0.0 when T has no rows (prediction only); ``errors``
     (n, or empty) receives each example's loss.
     """
-    ws = _workspace(theta, layout, X.shape[1], chunk, use_blas, n_parts)
+    chunk = plan.chunk
+    ws = workspace(theta, layout, X.shape[1], plan)
     full = unit_views(ws, layout, chunk, chunk)
     params = param_views(theta, layout)
     L = layout.shape[0]
@@ -400,23 +408,26 @@ def forward(theta, layout, act_params, use_blas, X, T, loss_code, chunk, n_parts
     total = 0.0
     for c0 in range(0, n, chunk):
         r = rows[c0 : c0 + chunk]
-        units = _inference_chunk(params, ws, full, layout, act_params, use_blas, X, r, chunk, n_parts)
+        units = _inference_chunk(params, ws, full, layout, act_params, plan, X, r)
         A = units[2][L - 1]
-        out[c0 : c0 + r.size] = A
+        for i in range(r.size):  # loops, not out[c0:...] = A: slice assignment compiles a shape check
+            for j in range(A.shape[1]):
+                out[c0 + i, j] = A[i, j]
         if T.shape[0] > 0:
             total += _output_delta_parts(units[1][L - 1], A, T, r, loss_code, layout[L - 1, ACT], units[3][L - 1],
-                                         n_parts, errors)
+                                         plan.n_parts, errors)
     return total
 
 
 @njit(**KERNEL)
-def net_input_moments(theta, layout, act_params, use_blas, X, l, chunk, n_parts, mean, var):
+def net_input_moments(theta, layout, act_params, plan, X, l, mean, var):
     """Mean and variance over all of X of layer l's raw net input x W, through the inference
     network below it (theta and layout folded: no batch norm left in layers < l; layer l's
     bias slot zero). Chunk moments merged pairwise (Chan et al.): stable on large, offset inputs."""
     sub = layout[: l + 1].copy()
     sub[l, GAMMA_OFF] = -1  # plain affine with the zero bias: Z = x W
-    ws = _workspace(theta, sub, X.shape[1], chunk, use_blas, n_parts)
+    chunk = plan.chunk
+    ws = workspace(theta, sub, X.shape[1], plan)
     full = unit_views(ws, sub, chunk, chunk)
     params = param_views(theta, sub)
     rows = np.arange(X.shape[0])
@@ -425,7 +436,7 @@ def net_input_moments(theta, layout, act_params, use_blas, X, l, chunk, n_parts,
     count = 0
     for c0 in range(0, X.shape[0], chunk):
         r = rows[c0 : c0 + chunk]
-        units = _inference_chunk(params, ws, full, sub, act_params, use_blas, X, r, chunk, n_parts)
+        units = _inference_chunk(params, ws, full, sub, act_params, plan, X, r)
         count = merge_moments(count, mean, m2, units[1][l])
     for j in range(var.size):
         var[j] = m2[j] / count

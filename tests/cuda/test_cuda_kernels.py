@@ -19,7 +19,7 @@ from fastnn.cuda.updates import apply_update_kernel  # noqa: E402
 from fastnn.kernels import activations as act  # noqa: E402
 from fastnn.kernels import batchnorm as bn_cpu  # noqa: E402
 from fastnn.kernels.losses import CROSS_ENTROPY, MSE, output_delta  # noqa: E402
-from fastnn.kernels.updates import ADAM, DELTA_BAR_DELTA, RMSPROP, RPROP, SGD, apply_update  # noqa: E402
+from fastnn.kernels.updates import ADAM, DELTA_BAR_DELTA, RMSPROP, RPROP, SGD, Rule, apply_update  # noqa: E402
 
 RNG = np.random.default_rng(7)
 
@@ -123,7 +123,7 @@ def test_batch_norm_matches_cpu(dtype, tol):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
-RULE_HP = {SGD: [], DELTA_BAR_DELTA: [0.1, 0.8, 0.5, 0.2, 3.0], RMSPROP: [0.8, 1e-6], ADAM: [0.8, 0.9, 1e-7],
+RULE_HP = {SGD: [0.0], DELTA_BAR_DELTA: [0.1, 0.8, 0.5, 0.2, 3.0], RMSPROP: [0.8, 1e-6], ADAM: [0.8, 0.9, 1e-7],
            RPROP: [1.3, 0.4, 1e-4, 0.5]}
 
 
@@ -139,9 +139,11 @@ def test_update_rules_match_cpu(rule, weight_decay):
     theta_g, state_g = theta.copy(), state.copy()
     for t in (1, 2, 3):
         grad = RNG.normal(size=P) * (RNG.uniform(size=P) > 0.2)
+        if rule == SGD:
+            hp = np.array([float(t == 2)])  # Nesterov's flag, on for the second update only
         theta_g, _, state_g = run(apply_update_kernel, *elementwise(P), rule, hp, theta_g, grad.copy(), state_g,
-                                  layout, scale, weight_decay, 0.1, 0.7, t == 2, t)[2:5]
-        apply_update(rule, hp, theta, grad, state, layout, scale, weight_decay, 0.1, 0.7, t == 2, t)
+                                  layout, scale, weight_decay, 0.1, 0.7, t)[2:5]
+        apply_update(Rule(rule, hp, weight_decay, scale), theta, grad, state, layout, 0.1, 0.7, t)
     np.testing.assert_allclose(theta_g, theta, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(state_g, state, rtol=1e-13, atol=1e-15)
 

@@ -1,0 +1,48 @@
+"""Saying so while Numba compiles: the first fit of a dtype waits for fastnn's kernels.
+
+Numba compiles each kernel at its first call for a dtype and caches the machine code on disk
+(``fastnn info`` says where), so this wait comes once per machine, dtype and fastnn version.
+A newcomer should not take it for a hang: the first fit that must compile prints one line
+with the wait to expect. Callers that time training (progress bars, ETAs, ``fastnn bench``)
+compile before they start their clocks.
+"""
+import sys
+
+import numpy as np
+
+# Seconds to compile each top-level kernel with what it calls, measured by
+# bench/bench_first_run.py (empty cache, 2 threads, Xeon 2.8 GHz). Kernels share callees,
+# so the sum over-states a little: an estimate, said as "about".
+COMPILE_SECONDS = {"forward": 12, "train_epoch": 15, "lazy_epoch": 8}
+
+_announced = set()  # dtypes already announced in this process
+
+
+def is_compiled(kernel, dtype):
+    """Whether ``kernel`` (a Numba dispatcher whose first argument is theta) has machine code
+    for theta of ``dtype`` in this process or in its on-disk cache. None if the cache cannot
+    be read (a Numba without these internals): then nothing is said."""
+    import numba
+
+    dtype = numba.from_dtype(np.dtype(dtype))
+    signatures = list(kernel.overloads)
+    try:
+        signatures += [key[0] for key in kernel._cache._cache_file._load_index()]
+    except Exception:  # noqa: BLE001 (private Numba API: any failure means "cannot tell")
+        return None
+    return any(sig and getattr(sig[0], "dtype", None) == dtype for sig in signatures)
+
+
+def announce(kernels, dtype, file=None):
+    """Print "compiling fastnn's kernels for <dtype>, once: about N s" if some of ``kernels``
+    must compile for ``dtype``, once per process and dtype; returns the message or None."""
+    dtype = str(np.dtype(dtype))
+    missing = [k for k in kernels if is_compiled(k, dtype) is False]
+    if not missing or dtype in _announced:
+        return None
+    _announced.add(dtype)
+    seconds = sum(COMPILE_SECONDS.get(k.py_func.__name__, 5) for k in missing)
+    message = (f"compiling fastnn's kernels for {dtype}, once: about {seconds} s "
+               f"(Numba caches them for the next runs)")
+    print(message, file=file or sys.stderr, flush=True)
+    return message

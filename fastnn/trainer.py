@@ -1,0 +1,46 @@
+"""Training epochs on the CPU: the twin of :class:`fastnn.cuda.train.Trainer`.
+
+A Trainer holds what one fit's epochs share (the arrays, a gradient buffer and the scratch of
+one chunk, made once per fit) and runs an epoch as one compiled call: online epochs of a rule
+with lazy first-layer rows in :func:`fastnn.kernels.lazy.lazy_epoch`, every other epoch in
+:func:`fastnn.kernels.train.train_epoch`. ``Network`` drives either device's Trainer through
+the same ``epoch``, ``upload`` and ``download``.
+"""
+import numpy as np
+
+from .kernels import lazy, train
+
+
+class Trainer:
+    """The CPU side of one fit: theta, the optimizer state and the batch-norm statistics (the
+    network's own arrays, updated in place), X, T, a gradient buffer and the Workspace of
+    ``plan`` (fastnn._threads.Plan)."""
+
+    def __init__(self, theta, state, stats, layout, act_params, X, T, plan):
+        self.layout, self.act_params, self.X, self.T, self.plan = layout, act_params, X, T, plan
+        self.upload(theta, state, stats)
+        self.grad = np.zeros_like(theta)
+        self.ws = train.workspace(theta, layout, X.shape[1], plan)
+
+    def upload(self, theta, state, stats):
+        """Train these arrays from now on (a callback may have replaced the network's)."""
+        self.theta, self.state, self.stats = theta, state, stats
+
+    def download(self, theta, state, stats):
+        """Nothing to copy: the epochs updated the network's arrays in place."""
+
+    @staticmethod
+    def kernel(batch_size, rule, mom):
+        """The compiled kernel that runs the epochs: lazy_epoch or train_epoch."""
+        return lazy.lazy_epoch if lazy.has_lazy_rows(rule, batch_size, mom) else train.train_epoch
+
+    def epoch(self, order, batch_size, lr, mom, rule, t0, loss_code, fused, key, errors):
+        """One epoch over X[order] in batches of ``batch_size`` by ``rule`` (kernels.updates.Rule),
+        rates lr[step] and momenta mom[step], after t0 updates of the optimizer; returns
+        (summed loss, number of updates). See kernels.train.train_epoch."""
+        args = (self.layout, self.act_params, self.X, self.T, order)
+        if self.kernel(batch_size, rule, mom) is lazy.lazy_epoch:
+            return lazy.lazy_epoch(self.theta, self.grad, self.state, *args, self.plan, self.ws, lr, mom, rule, t0,
+                                   loss_code, key, errors)
+        return train.train_epoch(self.theta, self.grad, self.state, self.stats, *args, batch_size, self.plan, self.ws,
+                                 lr, mom, rule, t0, loss_code, fused, key, errors)

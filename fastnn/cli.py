@@ -90,18 +90,20 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
     n = len(d[0])
     jobs = [(mode, size, seed) for mode, size in b.configurations(n, batch_sizes) for seed in range(repeat)]
     runs, rates, compiles = {}, {}, {}
+    with threadpool_limits(threads):
+        for mode, size, seed in jobs:  # compile before the bar starts: its ETA is the training's alone
+            if (mode, size) not in compiles:
+                with _bad_data():
+                    compiles[mode, size] = b.warm_up(d, hidden, activation, dtype, mode, size, device=device)
     with threadpool_limits(threads), click.progressbar(jobs, label="training", file=sys.stderr,
                                                        item_show_func=lambda j: j and f"{j[0]} {j[1]}") as bar:
         for mode, size, seed in bar:
-            try:
-                if (mode, size) not in rates:  # compile first, so the rate search does not hide it
-                    compiles[mode, size] = b.warm_up(d, hidden, activation, dtype, mode, size, device=device)
+            with _bad_data():
+                if (mode, size) not in rates:
                     rates[mode, size] = lr if lr is not None else b.pick_lr(d, hidden, activation, dtype, mode, size,
                                                                             device=device)
                 run = b.run_one(d, hidden, activation, dtype, mode, size, epochs, rates[mode, size], seed, target,
                                 compiles[mode, size], device=device)
-            except ValueError as e:  # data that cannot train this network (test labels, widths)
-                raise click.BadParameter(str(e), param_hint="--data")
             runs.setdefault((mode, size), []).append(run)
     rows = [b.summarize(r) for r in runs.values()]
     peers_ok = _usable_peers(compare, activation, device)
@@ -175,6 +177,15 @@ def _check_device(device):
         check(device, "--device")
     except RuntimeError as e:
         raise click.BadParameter(str(e), param_hint="--device")
+
+
+@contextlib.contextmanager
+def _bad_data():
+    """A ValueError while training on --data: data that cannot train this network (test labels, widths)."""
+    try:
+        yield
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--data") from None
 
 
 @contextlib.contextmanager

@@ -1,14 +1,16 @@
 """Training epochs on the CPU: the twin of :class:`fastnn.cuda.train.Trainer`.
 
 A Trainer holds what one fit's epochs share (the arrays, a gradient buffer and the scratch of
-one chunk, made once per fit) and runs an epoch as one compiled call: online epochs of a rule
-with lazy first-layer rows in :func:`fastnn.kernels.lazy.lazy_epoch`, every other epoch in
+one chunk, made once per fit) and runs an epoch as one compiled call: online epochs of plain
+SGD in :func:`fastnn.kernels.online.sgd_online_epoch`, online epochs of a rule with lazy
+first-layer rows in :func:`fastnn.kernels.lazy.lazy_epoch`, every other epoch in
 :func:`fastnn.kernels.train.train_epoch`. ``Network`` drives either device's Trainer through
 the same ``epoch``, ``upload`` and ``download``.
 """
 import numpy as np
 
-from .kernels import lazy, train
+from .kernels import lazy, online, train
+from .kernels.layout import ALPHA_OFF
 
 
 class Trainer:
@@ -29,9 +31,10 @@ class Trainer:
     def download(self, theta, state, stats):
         """Nothing to copy: the epochs updated the network's arrays in place."""
 
-    @staticmethod
-    def kernel(batch_size, rule, mom):
-        """The compiled kernel that runs the epochs: lazy_epoch or train_epoch."""
+    def kernel(self, batch_size, rule, mom, fused):
+        """The compiled kernel that runs these epochs (fused: plain SGD, no weight decay)."""
+        if batch_size == 1 and fused and np.all(self.layout[:, ALPHA_OFF] < 0):  # PReLU slopes: the general loop
+            return online.sgd_online_epoch
         return lazy.lazy_epoch if lazy.has_lazy_rows(rule, batch_size, mom) else train.train_epoch
 
     def epoch(self, order, batch_size, lr, mom, rule, t0, loss_code, fused, key, errors):
@@ -39,7 +42,10 @@ class Trainer:
         rates lr[step] and momenta mom[step], after t0 updates of the optimizer; returns
         (summed loss, number of updates). See kernels.train.train_epoch."""
         args = (self.layout, self.act_params, self.X, self.T, order)
-        if self.kernel(batch_size, rule, mom) is lazy.lazy_epoch:
+        kernel = self.kernel(batch_size, rule, mom, fused)
+        if kernel is online.sgd_online_epoch:
+            return kernel(self.theta, *args, lr, rule.layer_scale, loss_code, key, errors, self.ws)
+        if kernel is lazy.lazy_epoch:
             return lazy.lazy_epoch(self.theta, self.grad, self.state, *args, self.plan, self.ws, lr, mom, rule, t0,
                                    loss_code, key, errors)
         return train.train_epoch(self.theta, self.grad, self.state, self.stats, *args, batch_size, self.plan, self.ws,

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from fastnn.kernels import train as _train
+from fastnn.kernels import online, train as _train
 from tests import reference
 from tests.test_training import data, tiny
 

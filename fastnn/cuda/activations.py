@@ -6,7 +6,13 @@ from ..kernels.activations import PRELU, SOFTMAX
 from .shared import device_function
 
 act_forward, act_grad, unit_slope = (device_function(f) for f in (_cpu.act_forward, _cpu.act_grad, _cpu.unit_slope))
-prelu_backward_column, softmax_row = device_function(_cpu.prelu_backward_column), device_function(_cpu.softmax_row)
+prelu_backward_column, softmax_units = device_function(_cpu.prelu_backward_column), device_function(_cpu.softmax_units)
+
+
+@cuda.jit(device=True)
+def softmax_row(Z, A, b):
+    """A[b] = softmax(Z[b]) by the CPU's formula (softmax_units on the row)."""
+    softmax_units(Z[b], A[b], 0, Z.shape[1])
 
 
 @cuda.jit(cache=True)

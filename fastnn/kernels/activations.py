@@ -150,53 +150,57 @@ def unit_slope(code, p1, p2, alpha, j, train, key, layer, row):
 
 
 @njit(**KERNEL)
-def softmax_row(Z, A, b):
-    """A[b] = softmax(Z[b])."""
-    m = Z.shape[1]
-    zmax = Z[b, 0]
-    for j in range(1, m):
-        zmax = max(zmax, Z[b, j])
+def softmax_units(z, a, u0, m):
+    """a[u0:u0 + m] = softmax(z[u0:u0 + m]) (one example's output layer, flat buffers)."""
+    u0, m = np.uint64(u0), np.uint64(m)
+    zmax = z[u0]
+    for j in range(m):
+        zmax = max(zmax, z[u0 + j])
     s = 0.0
     for j in range(m):
         # Shifting by the row maximum keeps exp() from overflowing.
-        e = fast_exp(Z[b, j] - zmax)
-        A[b, j] = e
+        e = fast_exp(z[u0 + j] - zmax)
+        a[u0 + j] = e
         s += e
     for j in range(m):
-        A[b, j] /= s
+        a[u0 + j] /= s
+
+
+@njit(**KERNEL)
+def activate_units(z, a, u0, m, code, p1, p2, alpha, train, key, layer, row):
+    """a[u0:u0 + m] = f(z[u0:u0 + m]): one example's layer of m units in flat buffers (offsets
+    unsigned, so the loops vectorise); ``row`` is the example's index (RReLU draws)."""
+    if code == SOFTMAX:
+        softmax_units(z, a, u0, m)
+        return
+    u0, m = np.uint64(u0), np.uint64(m)
+    # The common activations get loops of their own (vectorised); the rest go element by element.
+    if code == TANH:
+        for j in range(m):
+            a[u0 + j] = fast_tanh(z[u0 + j])
+    elif code == LECUN_TANH:
+        for j in range(m):
+            a[u0 + j] = lecun_tanh(z[u0 + j])
+    elif code == LOGISTIC:
+        for j in range(m):
+            a[u0 + j] = logistic(z[u0 + j])
+    elif code == RELU:
+        for j in range(m):
+            a[u0 + j] = relu(z[u0 + j])
+    else:
+        per_unit = code == PRELU or code == RRELU
+        for j in range(m):
+            p = unit_slope(code, p1, p2, alpha, j, train, key, layer, row) if per_unit else p1
+            a[u0 + j] = act_forward(code, z[u0 + j], p)
 
 
 @njit(**KERNEL)
 def activate(Z, A, code, p1, p2, alpha, train, key, layer, rows):
     """A = f(Z) row by row (softmax over each row); rows[b] is example b's index (RReLU draws)."""
     B, m = Z.shape
-    if code == SOFTMAX:
-        for b in range(B):
-            softmax_row(Z, A, b)
-        return
-    # The common activations get loops of their own (vectorised); the rest go element by element.
-    if code == TANH:
-        for b in range(B):
-            for j in range(m):
-                A[b, j] = fast_tanh(Z[b, j])
-    elif code == LECUN_TANH:
-        for b in range(B):
-            for j in range(m):
-                A[b, j] = lecun_tanh(Z[b, j])
-    elif code == LOGISTIC:
-        for b in range(B):
-            for j in range(m):
-                A[b, j] = logistic(Z[b, j])
-    elif code == RELU:
-        for b in range(B):
-            for j in range(m):
-                A[b, j] = relu(Z[b, j])
-    else:
-        per_unit = code == PRELU or code == RRELU
-        for b in range(B):
-            for j in range(m):
-                p = unit_slope(code, p1, p2, alpha, j, train, key, layer, rows[b]) if per_unit else p1
-                A[b, j] = act_forward(code, Z[b, j], p)
+    Z_, A_ = Z.reshape(Z.size), A.reshape(A.size)  # flat views, once per call
+    for b in range(B):
+        activate_units(Z_, A_, b * m, m, code, p1, p2, alpha, train, key, layer, rows[b])
 
 
 @njit(**KERNEL)
@@ -213,6 +217,30 @@ def prelu_backward_column(dZ, Z, alpha, dalpha, scale, j):
 
 
 @njit(**KERNEL)
+def activation_backward_units(dz, z, a, u0, m, code, p1, p2, alpha, train, key, layer, row):
+    """dz[u0:u0 + m] *= f'(z[u0:u0 + m]) for one example's layer (flat buffers, as
+    activate_units); every activation but PReLU, whose slopes also get a gradient."""
+    u0, m = np.uint64(u0), np.uint64(m)
+    if code == TANH:
+        for j in range(m):
+            dz[u0 + j] *= d_tanh(a[u0 + j])
+    elif code == LECUN_TANH:
+        for j in range(m):
+            dz[u0 + j] *= d_lecun_tanh(a[u0 + j])
+    elif code == LOGISTIC:
+        for j in range(m):
+            dz[u0 + j] *= d_logistic(a[u0 + j])
+    elif code == RELU:
+        for j in range(m):
+            dz[u0 + j] *= d_relu(z[u0 + j])
+    else:
+        per_unit = code == RRELU
+        for j in range(m):
+            p = unit_slope(code, p1, p2, alpha, j, train, key, layer, row) if per_unit else p1
+            dz[u0 + j] *= act_grad(code, z[u0 + j], a[u0 + j], p)
+
+
+@njit(**KERNEL)
 def activation_backward(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, train, key, layer, rows):
     """dZ *= f'(Z) in place (dZ holds dL/dA on entry); PReLU: dalpha += scale * dL/dalpha."""
     B, m = Z.shape
@@ -220,25 +248,6 @@ def activation_backward(dZ, Z, A, code, p1, p2, alpha, dalpha, scale, train, key
         for j in range(m):
             prelu_backward_column(dZ, Z, alpha, dalpha, scale, j)
         return
-    if code == TANH:
-        for b in range(B):
-            for j in range(m):
-                dZ[b, j] *= d_tanh(A[b, j])
-    elif code == LECUN_TANH:
-        for b in range(B):
-            for j in range(m):
-                dZ[b, j] *= d_lecun_tanh(A[b, j])
-    elif code == LOGISTIC:
-        for b in range(B):
-            for j in range(m):
-                dZ[b, j] *= d_logistic(A[b, j])
-    elif code == RELU:
-        for b in range(B):
-            for j in range(m):
-                dZ[b, j] *= d_relu(Z[b, j])
-    else:
-        per_unit = code == RRELU
-        for b in range(B):
-            for j in range(m):
-                p = unit_slope(code, p1, p2, alpha, j, train, key, layer, rows[b]) if per_unit else p1
-                dZ[b, j] *= act_grad(code, Z[b, j], A[b, j], p)
+    dZ_, Z_, A_ = dZ.reshape(dZ.size), Z.reshape(Z.size), A.reshape(A.size)
+    for b in range(B):
+        activation_backward_units(dZ_, Z_, A_, b * m, m, code, p1, p2, alpha, train, key, layer, rows[b])

@@ -1,0 +1,124 @@
+"""The online epoch of plain SGD (fastnn.kernels.online): against the NumPy reference, the
+general epoch loop and its choice of kernel."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn._threads import Plan
+from fastnn.kernels import lazy, online, train
+from fastnn.kernels.updates import Rule
+from fastnn.trainer import Trainer
+from tests import reference
+from tests.test_training import run_reference
+
+
+def deep(hidden, out, n_out, loss, seed=0, input_dim=6):
+    """6 -> 9 (hidden) -> 5 (relu: sparse outputs that the row loops skip) -> n_out."""
+    return fastnn.Network([fastnn.Dense(9, activation=hidden), fastnn.Dense(5, activation="relu"),
+                           fastnn.Dense(n_out, activation=out)], loss=loss, dtype="float64", seed=seed,
+                          input_dim=input_dim)
+
+
+def sparse_data(n=17, seed=3):
+    """Inputs with about 40% zeros (the first layer's row loops skip them), classes 0-2."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6)) * (rng.uniform(size=(n, 6)) < 0.6)
+    X[2] = 0.0  # an example without a non-zero input
+    return X, rng.permutation(np.arange(n) % 3)
+
+
+@pytest.mark.parametrize("hidden", ["tanh", "lecun_tanh", "logistic", "tanh_linear", "relu", "leaky_relu", "elu",
+                                    "selu", "linear"])
+@pytest.mark.parametrize("out,loss", [("softmax", "cross_entropy"), ("linear", "mse"), ("logistic", "cross_entropy")])
+def test_online_sgd_matches_the_reference(hidden, out, loss):
+    X, y = sparse_data()
+    n_out = 3
+    if out == "linear":
+        y = np.stack([X[:, 0] - X[:, 1], X[:, 2] * X[:, 3], np.tanh(X[:, 4])], axis=1)
+    elif out == "logistic":
+        y, n_out = (X[:, 0] > 0).astype(int), 1
+    net = deep(hidden, out, n_out, loss)
+    w0 = net.get_weights()
+    lr = 0.05 if loss == "cross_entropy" else 0.01  # a linear network on squared error diverges at 0.05
+    net.fit(X, y, mode="online", epochs=2, lr=lr, shuffle=False)
+    assert not net.diverged_
+    expected = run_reference(net, w0, X, y, 2, 1, lr=lr)
+    for got, want in zip(net.get_weights(), expected):
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
+
+
+def test_per_layer_rates_match_the_reference():
+    X, y = sparse_data(23)
+    net = deep("tanh", "softmax", 3, "cross_entropy")
+    w0 = net.get_weights()
+    net.fit(X, y, mode="online", epochs=2, lr=0.1, layer_scaling="fan_in", shuffle=False)
+    scale = 1.0 / np.sqrt(net._layout[:, 0].astype(float))  # LeCun: rates as 1 / sqrt(fan_in)
+    grad_fn = lambda w, Xb, Tb: reference.loss_and_grads(net, w, Xb, Tb)
+    expected = reference.train(w0, grad_fn, X, np.eye(3)[y], [np.arange(len(X))] * 2, 1, 0.1, "SGD",
+                               {"momentum": 0.0, "nesterov": False}, layer_scale=scale)
+    for got, want in zip(net.get_weights(), expected):
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
+
+
+def epoch_inputs(dtype, n=29, seed=5):
+    """(network, X, T with a trailing weight column, shuffled order) for direct kernel calls:
+    RReLU draws per example, MSE on logistic outputs (the output's f' in the backward pass)."""
+    rng = np.random.default_rng(seed)
+    net = fastnn.Network([fastnn.Dense(8, activation="rrelu"), fastnn.Dense(4, activation="logistic")], loss="mse",
+                         dtype=dtype, seed=seed, input_dim=6)
+    X = (rng.normal(size=(n, 6)) * (rng.uniform(size=(n, 6)) < 0.5)).astype(dtype)
+    T = np.hstack([rng.uniform(size=(n, 4)), rng.uniform(0.0, 2.0, size=(n, 1))]).astype(dtype)
+    return net, X, T, rng.permutation(n)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_online_epoch_equals_the_general_loop(dtype):
+    """Oracle: kernels.train.train_epoch with batches of one (fused SGD), on the same shuffled
+    order, keyed RReLU draws, example weights and per-layer rates: the same weights, summed
+    loss and per-example losses, up to rounding."""
+    net, X, T, order = epoch_inputs(dtype)
+    lr, scale, key = np.linspace(0.2, 0.1, len(order)), np.array([0.7, 1.3]), np.uint64(99)
+    plan = Plan(1, np.zeros(2, np.int64), 1, 1)
+    runs = []
+    for kernel in (online.sgd_online_epoch, train.train_epoch):
+        theta, errors = net._theta.copy(), np.zeros(len(X))
+        ws = train.workspace(theta, net._layout, X.shape[1], plan)
+        if kernel is online.sgd_online_epoch:
+            total, steps = kernel(theta, net._layout, net._act_params, X, T, order, lr, scale, 0, key, errors, ws)
+        else:
+            rule = Rule(0, np.zeros(1), 0.0, scale)
+            total, steps = kernel(theta, theta[:0], np.zeros((1, 0), theta.dtype), theta[:0], net._layout,
+                                  net._act_params, X, T, order, 1, plan, ws, lr, np.zeros(len(order)), rule, 0, 0, True,
+                                  key, errors)
+        runs.append((theta, total, steps, errors))
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    (theta, total, steps, errors), (theta_ref, total_ref, steps_ref, errors_ref) = runs
+    assert steps == steps_ref == len(order) and np.all(errors > 0)
+    np.testing.assert_allclose(theta, theta_ref, rtol=rtol, atol=rtol * 1e-2)
+    np.testing.assert_allclose(errors, errors_ref, rtol=rtol)
+    assert total == pytest.approx(total_ref, rel=rtol)
+    assert not np.allclose(theta, net._theta)  # the epoch moved the weights
+
+
+def trainer(hidden="tanh"):
+    net = fastnn.Network([fastnn.Dense(4, activation=hidden), fastnn.Dense(3, activation="softmax")], dtype="float64",
+                         seed=0, input_dim=5)
+    X, T = np.zeros((6, 5)), np.zeros((6, 3))
+    return Trainer(net._theta, np.zeros((1, net._theta.size)), net._bn_stats, net._layout, net._act_params, X, T,
+                   Plan(1, np.zeros(2, np.int64), 1, 1))
+
+
+@pytest.mark.parametrize("hidden,batch_size,code,weight_decay,momentum,fused,kernel", [
+    ("tanh", 1, 0, 0.0, 0.0, True, online.sgd_online_epoch),  # plain SGD online
+    ("tanh", 1, 0, 0.0, 0.9, False, lazy.lazy_epoch),  # momentum: lazy first-layer rows
+    ("tanh", 1, 2, 0.0, 0.0, False, lazy.lazy_epoch),  # RMSprop
+    ("tanh", 1, 3, 0.0, 0.0, False, train.train_epoch),  # Adam moves idle weights too: every weight
+    ("tanh", 1, 0, 1e-4, 0.0, False, train.train_epoch),  # weight decay
+    ("prelu", 1, 0, 0.0, 0.0, True, train.train_epoch),  # PReLU slopes have a gradient of their own
+    ("tanh", 4, 0, 0.0, 0.0, True, train.train_epoch),  # mini-batches
+])
+def test_kernel_choice(hidden, batch_size, code, weight_decay, momentum, fused, kernel):
+    rule = Rule(code, np.zeros(3), weight_decay, np.ones(2))
+    assert trainer(hidden).kernel(batch_size, rule, np.full(5, momentum), fused) is kernel

@@ -1,14 +1,17 @@
 """fastnn against PyTorch (eager, a normal training loop) in one process, same data and network.
 
-    python bench/bench_vs_torch.py [--threads 1] [--n 20000] [--repeat 5]
+    python bench/bench_vs_torch.py [--threads 1 2] [--runs 3] [--n 20000] [--repeat 3]
 
-Real MNIST from $FASTNN_MNIST or ../shared/data/mnist.npz (the synthetic task otherwise).
---threads sets Numba's threads (fastnn splits chunks of 32 or more examples over them), the
-BLAS threads and PyTorch's.
+Real MNIST from $FASTNN_MNIST or ../shared/data/mnist.npz (the synthetic task otherwise), raw
+pixels / 255 (about 80% zeros). --threads sets Numba's threads (fastnn splits chunks of 32 or
+more examples over them), the BLAS threads and PyTorch's; each count is a table of its own.
 784-128-10 tanh / softmax, cross-entropy, plain SGD, float32; online and mini-batches of
-8, 32, 128, 512; plus 64-32-10 online on MNIST shrunk to 8x8. Each figure is the median of
-``repeat`` epochs after a warm-up epoch (compilation apart). PyTorch rows are skipped, with
-a note, when torch is not installed.
+8, 32, 128, 512; 64-32-10 online on MNIST shrunk to 8x8; and mini-batches of 512 on dense
+random inputs against the GEMM limit: the same five matrix products per batch (forward, the
+error sent down, both weight gradients) alone, torch.mm, which no training loop can beat.
+Each figure is the median of ``repeat`` epochs after a warm-up epoch (compilation apart);
+``runs`` independent runs of the whole table give the ranges printed. PyTorch rows are
+skipped, with a note, when torch is not installed.
 """
 import argparse
 import os
@@ -67,38 +70,94 @@ def time_torch(torch, x, y, hidden, batch, repeat, lr=0.01):
     return len(X) / statistics.median(times[1:])
 
 
+def time_gemm_limit(torch, x, hidden, batch, repeat):
+    """Examples/s of the five matrix products of a 784-hidden-10 SGD step alone (torch.mm into
+    preallocated outputs), over an epoch of x in batches: the ceiling of any training loop."""
+    g = torch.Generator().manual_seed(0)
+    W1, W2 = torch.randn(x.shape[1], hidden, generator=g), torch.randn(hidden, 10, generator=g)
+    X = torch.from_numpy(x)
+    H, Z2 = torch.empty(batch, hidden), torch.empty(batch, 10)
+    dH, dW1, dW2 = torch.empty(batch, hidden), torch.empty_like(W1), torch.empty_like(W2)
+    times = []
+    for _ in range(repeat + 1):
+        t0 = time.perf_counter()
+        for s in range(0, len(X) - batch + 1, batch):
+            Xb = X[s : s + batch]
+            torch.mm(Xb, W1, out=H)
+            torch.mm(H, W2, out=Z2)
+            torch.mm(Z2, W2.T, out=dH)
+            torch.mm(H.T, Z2, out=dW2)
+            torch.mm(Xb.T, dH, out=dW1)
+        times.append(time.perf_counter() - t0)
+    return (len(X) // batch * batch) / statistics.median(times[1:])
+
+
+# (label, inputs, hidden units, batch size); "dense" rows run on dense random inputs and are
+# compared with the GEMM limit instead of PyTorch's training loop.
+ROWS = [("784-128-10", "mnist", 128, b) for b in (1, 8, 32, 128, 512)] + [
+    ("64-32-10", "mnist8x8", 32, 1), ("784-128-10 dense", "dense", 128, 512)]
+
+
+def run_table(torch, inputs, y, a):
+    """(fastnn ex/s, peer ex/s) for every row, one run."""
+    ours, theirs = [], []
+    # All fastnn runs first: PyTorch's OpenMP threads keep spinning for a while after each
+    # call and would steal the second core from whatever runs next.
+    for _, kind, hidden, batch in ROWS:
+        ours.append(time_fastnn(inputs[kind], y, hidden, batch, a.repeat))
+    for _, kind, hidden, batch in ROWS:
+        xs = inputs[kind]
+        m = a.n_torch_online if batch == 1 else len(xs)
+        if torch is None:
+            theirs.append(None)
+        elif kind == "dense":
+            theirs.append(time_gemm_limit(torch, xs, hidden, batch, a.repeat))
+        else:
+            theirs.append(time_torch(torch, xs[:m], y[:m], hidden, batch, a.repeat))
+    return ours, theirs
+
+
+def spread(values):
+    med = statistics.median(values)
+    return f"{med:>10,.0f} ({min(values) / med - 1:+.0%} {max(values) / med - 1:+.0%})"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, nargs="+", default=[1])
+    p.add_argument("--runs", type=int, default=3, help="independent runs of the whole table (ranges)")
     p.add_argument("--n", type=int, default=20000, help="training examples per epoch (fastnn)")
     p.add_argument("--n-torch-online", type=int, default=4000, help="examples per online epoch for PyTorch (it is slow)")
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=3, help="timed epochs per figure (median)")
     a = p.parse_args()
     try:
         import torch
-        torch.set_num_threads(a.threads)
     except ImportError:
         torch = None
     x, y, source = load(a.n)
-    x8 = shrink_to_8x8(x) if x.shape[1] == 784 else None
-    print(f"data: {source}; float32; {a.threads} thread(s); median of {a.repeat} epochs; fastnn {fastnn.__version__}"
-          + (f", torch {torch.__version__}" if torch else ", torch not installed (pip install torch)"))
-    print(f"{'network':<12}{'batch':>6}{'fastnn ex/s':>14}{'torch ex/s':>13}{'ratio':>8}")
-    runs = [(784, 128, b) for b in (1, 8, 32, 128, 512)] + ([(64, 32, 1)] if x8 is not None else [])
-    numba.set_num_threads(a.threads)
-    ours, theirs = [], []
-    with threadpool_limits(a.threads):
-        # All fastnn runs first: PyTorch's OpenMP threads keep spinning for a while after
-        # each call and would steal the second core from whatever runs next.
-        for n_in, hidden, batch in runs:
-            ours.append(time_fastnn(x if n_in == 784 else x8, y, hidden, batch, a.repeat))
-        for n_in, hidden, batch in runs:
-            xs = x if n_in == 784 else x8
-            m = a.n_torch_online if batch == 1 else len(xs)
-            theirs.append(time_torch(torch, xs[:m], y[:m], hidden, batch, a.repeat) if torch else None)
-    for (n_in, hidden, batch), mine, peer in zip(runs, ours, theirs):
-        t = f"{peer:>13,.0f}{mine / peer:>8.1f}" if peer else f"{'-':>13}{'-':>8}"
-        print(f"{f'{n_in}-{hidden}-10':<12}{batch:>6}{mine:>14,.0f}{t}")
+    inputs = {"mnist": x, "dense": np.random.default_rng(0).uniform(-1, 1, x.shape).astype(np.float32)}
+    if x.shape[1] == 784:
+        inputs["mnist8x8"] = shrink_to_8x8(x)
+    rows = [r for r in ROWS if r[1] in inputs]
+    for threads in a.threads:
+        if torch:
+            torch.set_num_threads(threads)
+        numba.set_num_threads(threads)
+        with threadpool_limits(threads):
+            results = [run_table(torch, inputs, y, a) for _ in range(a.runs)]
+        print(f"\ndata: {source}; float32; {threads} thread(s); median of {a.repeat} epochs, {a.runs} runs "
+              f"(median, range); fastnn {fastnn.__version__}"
+              + (f", torch {torch.__version__}" if torch else ", torch not installed (pip install torch)"))
+        print(f"{'network':<18}{'batch':>6}{'fastnn ex/s':>23}{'peer ex/s':>23}{'ratio':>13}")
+        for i, (label, kind, hidden, batch) in enumerate(rows):
+            mine = [r[0][i] for r in results]
+            peer = [r[1][i] for r in results]
+            line = f"{label:<18}{batch:>6}{spread(mine):>23}"
+            if peer[0]:
+                ratios = [m / q for m, q in zip(mine, peer)]
+                line += f"{spread(peer):>23}{min(ratios):>7.2f}-{max(ratios):<5.2f}"
+                line += "  (peer: GEMM limit)" if kind == "dense" else ""
+            print(line)
 
 if __name__ == "__main__":
     main()

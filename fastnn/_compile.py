@@ -13,9 +13,9 @@ import numpy as np
 # Seconds to compile each top-level kernel with what it calls, measured by
 # bench/bench_first_run.py (empty cache, 2 threads, Xeon 2.8 GHz). Kernels share callees,
 # so the sum over-states a little: an estimate, said as "about".
-COMPILE_SECONDS = {"forward": 12, "train_epoch": 15, "lazy_epoch": 8}
+COMPILE_SECONDS = {"forward": 12, "train_epoch": 12, "lazy_epoch": 11, "sgd_online_epoch": 3}
 
-_announced = set()  # dtypes already announced in this process
+_announced = set()  # (kernel, dtype) pairs already announced in this process
 
 
 def is_compiled(kernel, dtype):
@@ -35,12 +35,12 @@ def is_compiled(kernel, dtype):
 
 def announce(kernels, dtype, file=None):
     """Print "compiling fastnn's kernels for <dtype>, once: about N s" if some of ``kernels``
-    must compile for ``dtype``, once per process and dtype; returns the message or None."""
+    must compile for ``dtype`` (each kernel said once per process); returns the message or None."""
     dtype = str(np.dtype(dtype))
-    missing = [k for k in kernels if is_compiled(k, dtype) is False]
-    if not missing or dtype in _announced:
+    missing = [k for k in kernels if (k, dtype) not in _announced and is_compiled(k, dtype) is False]
+    if not missing:
         return None
-    _announced.add(dtype)
+    _announced.update((k, dtype) for k in missing)
     seconds = sum(COMPILE_SECONDS.get(k.py_func.__name__, 5) for k in missing)
     message = (f"compiling fastnn's kernels for {dtype}, once: about {seconds} s "
                f"(Numba caches them for the next runs)")

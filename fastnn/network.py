@@ -292,8 +292,9 @@ class Network(WeightAccess):
         rule = Rule(opt.code, opt.hyperparams(), float(opts.weight_decay), self._layer_scale(opts.layer_scaling))
         trainer = self._trainer(X, T, plan, device, online=opts.batch_size == 1)
         if device == "cpu":  # before the first forward pass (the divergence guard's) compiles
-            first_mom = self._momenta(rates.table(0, 0, 1)[1], 1)
-            _compile.announce((_train.forward, trainer.kernel(opts.batch_size, rule, first_mom, fused)), self.dtype)
+            lr, mom = rates.table(0, 0, 1)
+            kernel = trainer.kernel(opts.batch_size, rule, lr, self._momenta(mom, 1))
+            _compile.announce((_train.forward, kernel), self.dtype)
         k = self._n_outputs()  # T[:, k], when present, holds the example weights
         classes = losses.decode_classes(T[:, :k], self._targets.values) if self._targets.classification else None
         errors = np.empty(0)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .kernels import lazy, online, train
 from .kernels.layout import ALPHA_OFF
+from .kernels.updates import SGD
 
 
 class Trainer:
@@ -31,9 +32,12 @@ class Trainer:
     def download(self, theta, state, stats):
         """Nothing to copy: the epochs updated the network's arrays in place."""
 
-    def kernel(self, batch_size, rule, mom, fused):
-        """The compiled kernel that runs these epochs (fused: plain SGD, no weight decay)."""
-        if batch_size == 1 and fused and np.all(self.layout[:, ALPHA_OFF] < 0):  # PReLU slopes: the general loop
+    def kernel(self, batch_size, rule, lr, mom):
+        """The compiled kernel that runs an epoch at rates lr[step] and momenta mom[step]."""
+        plain = rule.code == SGD and not np.any(mom)
+        no_slopes = np.all(self.layout[:, ALPHA_OFF] < 0)  # PReLU slopes have a gradient: the general loop
+        decays = lr * rule.layer_scale[0] * rule.weight_decay  # the online kernel's lazy decay needs < 1
+        if batch_size == 1 and plain and no_slopes and np.all(decays < 1.0):
             return online.sgd_online_epoch
         return lazy.lazy_epoch if lazy.has_lazy_rows(rule, batch_size, mom) else train.train_epoch
 
@@ -42,9 +46,9 @@ class Trainer:
         rates lr[step] and momenta mom[step], after t0 updates of the optimizer; returns
         (summed loss, number of updates). See kernels.train.train_epoch."""
         args = (self.layout, self.act_params, self.X, self.T, order)
-        kernel = self.kernel(batch_size, rule, mom, fused)
+        kernel = self.kernel(batch_size, rule, lr, mom)
         if kernel is online.sgd_online_epoch:
-            return kernel(self.theta, *args, lr, rule.layer_scale, loss_code, key, errors, self.ws)
+            return kernel(self.theta, *args, lr, rule, loss_code, key, errors, self.ws)
         if kernel is lazy.lazy_epoch:
             return lazy.lazy_epoch(self.theta, self.grad, self.state, *args, self.plan, self.ws, lr, mom, rule, t0,
                                    loss_code, key, errors)

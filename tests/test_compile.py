@@ -1,5 +1,5 @@
 """The first-compile message: said when a kernel has no machine code for the dtype, in memory
-or in Numba's on-disk cache, once per process and dtype; never said once it has."""
+or in Numba's on-disk cache, once per process, kernel and dtype; never said once it has."""
 import importlib.util
 import io
 import subprocess
@@ -39,8 +39,9 @@ def test_announces_a_kernel_to_compile_once_per_dtype(fresh_kernel):
     message = _compile.announce([kernel], "float32", file=out)
     assert message == out.getvalue().strip()
     assert message.startswith("compiling fastnn's kernels for float32, once: about ")
-    assert _compile.announce([kernel], "float32", file=out) is None  # once per process and dtype
+    assert _compile.announce([kernel], "float32", file=out) is None  # once per process, kernel and dtype
     assert out.getvalue().count("compiling") == 1
+    assert "for float64" in _compile.announce([kernel], "float64", file=out)  # another dtype compiles anew
 
 
 def test_silent_once_compiled_in_memory_or_on_disk(fresh_kernel):

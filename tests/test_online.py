@@ -48,6 +48,20 @@ def test_online_sgd_matches_the_reference(hidden, out, loss):
             np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("weight_decay", [1e-3, 0.3])
+def test_weight_decay_online_matches_the_reference(weight_decay):
+    """The first layer's decay is lazy (rows of zero inputs shrink when next used): the
+    reference decays every weight at every update."""
+    X, y = sparse_data(19)
+    net = deep("tanh", "softmax", 3, "cross_entropy")
+    w0 = net.get_weights()
+    net.fit(X, y, mode="online", epochs=3, lr=0.1, weight_decay=weight_decay, shuffle=False)
+    expected = run_reference(net, w0, X, y, 3, 1, lr=0.1, weight_decay=weight_decay)
+    for got, want in zip(net.get_weights(), expected):
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
+
+
 def test_per_layer_rates_match_the_reference():
     X, y = sparse_data(23)
     net = deep("tanh", "softmax", 3, "cross_entropy")
@@ -73,25 +87,27 @@ def epoch_inputs(dtype, n=29, seed=5):
     return net, X, T, rng.permutation(n)
 
 
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_online_epoch_equals_the_general_loop(dtype):
-    """Oracle: kernels.train.train_epoch with batches of one (fused SGD), on the same shuffled
-    order, keyed RReLU draws, example weights and per-layer rates: the same weights, summed
-    loss and per-example losses, up to rounding."""
+def test_online_epoch_equals_the_general_loop(dtype, weight_decay):
+    """Oracle: kernels.train.train_epoch with batches of one (fused SGD; with decay through its
+    gradient buffer), on the same shuffled order, keyed RReLU draws, example weights and
+    per-layer rates: the same weights, summed loss and per-example losses, up to rounding."""
     net, X, T, order = epoch_inputs(dtype)
     lr, scale, key = np.linspace(0.2, 0.1, len(order)), np.array([0.7, 1.3]), np.uint64(99)
+    rule = Rule(0, np.zeros(1), weight_decay, scale)
     plan = Plan(1, np.zeros(2, np.int64), 1, 1)
     runs = []
     for kernel in (online.sgd_online_epoch, train.train_epoch):
         theta, errors = net._theta.copy(), np.zeros(len(X))
         ws = train.workspace(theta, net._layout, X.shape[1], plan)
         if kernel is online.sgd_online_epoch:
-            total, steps = kernel(theta, net._layout, net._act_params, X, T, order, lr, scale, 0, key, errors, ws)
+            total, steps = kernel(theta, net._layout, net._act_params, X, T, order, lr, rule, 0, key, errors, ws)
         else:
-            rule = Rule(0, np.zeros(1), 0.0, scale)
-            total, steps = kernel(theta, theta[:0], np.zeros((1, 0), theta.dtype), theta[:0], net._layout,
-                                  net._act_params, X, T, order, 1, plan, ws, lr, np.zeros(len(order)), rule, 0, 0, True,
-                                  key, errors)
+            fused = weight_decay == 0.0
+            total, steps = kernel(theta, np.zeros_like(theta), np.zeros((1, theta.size), theta.dtype), theta[:0],
+                                  net._layout, net._act_params, X, T, order, 1, plan, ws, lr, np.zeros(len(order)),
+                                  rule, 0, 0, fused, key, errors)
         runs.append((theta, total, steps, errors))
     rtol = 1e-5 if dtype == "float32" else 1e-12
     (theta, total, steps, errors), (theta_ref, total_ref, steps_ref, errors_ref) = runs
@@ -110,15 +126,17 @@ def trainer(hidden="tanh"):
                    Plan(1, np.zeros(2, np.int64), 1, 1))
 
 
-@pytest.mark.parametrize("hidden,batch_size,code,weight_decay,momentum,fused,kernel", [
-    ("tanh", 1, 0, 0.0, 0.0, True, online.sgd_online_epoch),  # plain SGD online
-    ("tanh", 1, 0, 0.0, 0.9, False, lazy.lazy_epoch),  # momentum: lazy first-layer rows
-    ("tanh", 1, 2, 0.0, 0.0, False, lazy.lazy_epoch),  # RMSprop
-    ("tanh", 1, 3, 0.0, 0.0, False, train.train_epoch),  # Adam moves idle weights too: every weight
-    ("tanh", 1, 0, 1e-4, 0.0, False, train.train_epoch),  # weight decay
-    ("prelu", 1, 0, 0.0, 0.0, True, train.train_epoch),  # PReLU slopes have a gradient of their own
-    ("tanh", 4, 0, 0.0, 0.0, True, train.train_epoch),  # mini-batches
+@pytest.mark.parametrize("hidden,batch_size,code,weight_decay,momentum,kernel", [
+    ("tanh", 1, 0, 0.0, 0.0, online.sgd_online_epoch),  # plain SGD online
+    ("tanh", 1, 0, 1e-4, 0.0, online.sgd_online_epoch),  # with weight decay (lazy on the first layer)
+    ("tanh", 1, 0, 20.0, 0.0, train.train_epoch),  # a decay that flips the weights (lr * 20 > 1): no lazy form
+    ("tanh", 1, 0, 0.0, 0.9, lazy.lazy_epoch),  # momentum: lazy first-layer rows
+    ("tanh", 1, 2, 0.0, 0.0, lazy.lazy_epoch),  # RMSprop
+    ("tanh", 1, 3, 0.0, 0.0, train.train_epoch),  # Adam moves idle weights too: every weight
+    ("tanh", 1, 0, 1e-4, 0.9, train.train_epoch),  # momentum and weight decay
+    ("prelu", 1, 0, 0.0, 0.0, train.train_epoch),  # PReLU slopes have a gradient of their own
+    ("tanh", 4, 0, 0.0, 0.0, train.train_epoch),  # mini-batches
 ])
-def test_kernel_choice(hidden, batch_size, code, weight_decay, momentum, fused, kernel):
+def test_kernel_choice(hidden, batch_size, code, weight_decay, momentum, kernel):
     rule = Rule(code, np.zeros(3), weight_decay, np.ones(2))
-    assert trainer(hidden).kernel(batch_size, rule, np.full(5, momentum), fused) is kernel
+    assert trainer(hidden).kernel(batch_size, rule, np.full(5, 0.1), np.full(5, momentum)) is kernel

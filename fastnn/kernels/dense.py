@@ -45,10 +45,15 @@ def nonzeros(x, nz):
 def affine_row(x, x0, n_in, W, w0, b, b0, z, z0, n_out, nz):
     """z[z0:z0 + n_out] = b[b0:...] + the n_in inputs x[x0:...] times the (n_in, n_out) matrix
     at W[w0:], over the non-zero inputs only; nz is int64 scratch of length n_in."""
+    affine_nz_row(x, x0, nz, nonzeros_at(x, x0, n_in, nz), W, w0, b, b0, z, z0, n_out)
+
+
+@njit(**KERNEL, fastmath=_FAST)
+def affine_nz_row(x, x0, nz, m, W, w0, b, b0, z, z0, n_out):
+    """affine_row over the inputs x[x0 + nz[q]], q < m, listed by the caller (nonzeros_at)."""
     x0, w0, b0, z0, n_out = U(x0), U(w0), U(b0), U(z0), U(n_out)
     for j in range(n_out):
         z[z0 + j] = b[b0 + j]
-    m = nonzeros_at(x, x0, n_in, nz)
     q = 0
     # Four input rows per sweep: z is loaded and stored a quarter as often.
     while q + 4 <= m:
@@ -82,13 +87,44 @@ def backprop_row(d, d0, W, w0, n_in, n_out, da, a0):
 def outer_row(x, x0, n_in, d, d0, n_out, W, w0, scale, nz):
     """W[k, j] += scale * x[x0 + k] * d[d0 + j] for the (n_in, n_out) matrix at W[w0:], over the
     non-zeros of x only (one example's weight gradient, or its SGD step when W is theta)."""
+    outer_nz_row(x, x0, nz, nonzeros_at(x, x0, n_in, nz), d, d0, n_out, W, w0, scale)
+
+
+@njit(**KERNEL, fastmath=_FAST)
+def outer_nz_row(x, x0, nz, m, d, d0, n_out, W, w0, scale):
+    """outer_row over the inputs x[x0 + nz[q]], q < m, listed by the caller (nonzeros_at)."""
     x0, d0, w0, n_out = U(x0), U(d0), U(w0), U(n_out)
     s = W.dtype.type(scale)  # stay in the array's precision: float32 SIMD is twice as wide
-    for q in range(nonzeros_at(x, x0, n_in, nz)):
+    for q in range(m):
         k = U(nz[q])
         sa, r = s * x[x0 + k], w0 + k * n_out
         for j in range(n_out):
             W[r + j] += sa * d[d0 + j]
+
+
+@njit(**KERNEL, fastmath=_FAST)
+def scale_range(W, w0, n, factor):
+    """W[w0:w0 + n] times factor (weight decay of a whole matrix)."""
+    w0 = U(w0)
+    f = W.dtype.type(factor)
+    for i in range(U(n)):
+        W[w0 + i] *= f
+
+
+@njit(**KERNEL, fastmath=_FAST)
+def scale_row(W, w0, n_out, k, factor):
+    """Row k of the (., n_out) matrix at W[w0:] times factor (weight decay)."""
+    r, n_out = U(w0) + U(k) * U(n_out), U(n_out)
+    f = W.dtype.type(factor)
+    for j in range(n_out):
+        W[r + j] *= f
+
+
+@njit(**KERNEL)
+def scale_rows(W, w0, n_out, rows, m, factor):
+    """Rows rows[:m] of the (., n_out) matrix at W[w0:] times factor."""
+    for q in range(m):
+        scale_row(W, w0, n_out, rows[q], factor)
 
 
 @njit(**KERNEL, fastmath=_FAST)

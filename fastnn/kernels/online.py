@@ -5,17 +5,23 @@ update those views, slices and tuple lookups (reference counts, calls into C) co
 the arithmetic of a small network. Here an example touches only flat arrays: theta, the
 inputs and one flat buffer each for the net inputs, outputs and deltas of every unit, read by
 the offsets of the layout table through the row loops that the chunk kernels use too
-(kernels.dense, kernels.activations). Nothing is allocated, sliced or viewed per example.
+(kernels.dense, kernels.activations). Nothing is allocated, sliced or viewed per example, and
+the example's non-zero inputs are listed once for both passes over the first layer's rows.
 
-Plain SGD (no momentum, no weight decay) is applied during backpropagation: each layer's
-weights move right after they sent the error down. Networks with PReLU layers (their slopes
-have a gradient of their own) and every other rule take the general epoch.
+Plain SGD (no momentum) is applied during backpropagation: each layer's weights move right
+after they sent the error down. L2 weight decay shrinks every W each update,
+w <- w (1 - eta lambda) - eta g; the first layer's rows of zero inputs get no gradient, so
+their shrinking waits, as a product of the factors since the row was last touched, until the
+next example that uses the row (or the end of the epoch). An example then costs what its
+non-zeros need even with decay. Networks with PReLU layers (their slopes have a gradient of
+their own) and every other rule take the general epoch.
 """
 import numpy as np
 from numba import njit
 
 from .activations import activate_units, activation_backward_units
-from .dense import add_scaled_row, affine_row, backprop_row, outer_row
+from .dense import add_scaled_row, affine_nz_row, affine_row, backprop_row, nonzeros_at, outer_nz_row, outer_row, \
+    scale_range, scale_row, scale_rows
 from .layout import ACT, B_OFF, FAN_IN, FAN_OUT, P1, P2, UNIT_OFF, W_OFF
 from .losses import MSE, row_delta
 from .options import KERNEL
@@ -23,11 +29,12 @@ from .train import runtime_bool
 
 
 @njit(**KERNEL)
-def sgd_online_epoch(theta, layout, act_params, X, T, order, lr, layer_scale, loss_code, key, errors, ws):
+def sgd_online_epoch(theta, layout, act_params, X, T, order, lr, rule, loss_code, key, errors, ws):
     """One epoch of plain SGD over X[order], an update per example at rate lr[step] (times
-    layer_scale[l] for layer l); returns (summed loss, number of updates) as
-    kernels.train.train_epoch, stopping after the update whose loss overflows. ``errors``
-    (size n, or empty) receives each example's loss; ws: a Workspace of one row or more."""
+    rule.layer_scale[l] for layer l, with rule.weight_decay on the weights W); returns (summed
+    loss, number of updates) as kernels.train.train_epoch, stopping after the update whose loss
+    overflows. ``errors`` (size n, or empty) receives each example's loss; ws: a Workspace.
+    Needs lr[step] * layer_scale * weight_decay < 1 (a decay that does not flip the weights)."""
     L = layout.shape[0]
     n_in, u_out, m = layout[0, FAN_IN], layout[L - 1, UNIT_OFF], layout[L - 1, FAN_OUT]
     X_ = X.reshape(X.size)
@@ -36,12 +43,20 @@ def sgd_online_epoch(theta, layout, act_params, X, T, order, lr, layer_scale, lo
     Z_out, A_out, D_out = z[u_out : u_out + m].reshape(1, m), a[u_out : u_out + m].reshape(1, m), \
         d[u_out : u_out + m].reshape(1, m)
     nz, no_alpha = ws.nz[0], theta[:0]
+    nz0 = np.empty(n_in, np.int64)  # the example's non-zero inputs
+    lazy = rule.weight_decay != 0.0
+    log_kept = _log_kept(lr, rule.layer_scale[0] * rule.weight_decay)
+    last = np.zeros(n_in if lazy else 0, np.int64)  # the updates whose decay each first-layer row has had
     train = runtime_bool(True, order.size)
     total = 0.0
     steps = 0
     for step in range(order.size):
         i = order[step]
-        forward_one(theta, layout, act_params, X_, i * n_in, z, a, nz, no_alpha, train, key, i)
+        x0 = i * n_in
+        m0 = nonzeros_at(X_, x0, n_in, nz0)
+        if lazy:
+            _catch_up(theta, layout, nz0, m0, last, step, log_kept)
+        forward_one(theta, layout, act_params, X_, x0, nz0, m0, z, a, nz, no_alpha, train, key, i)
         loss = row_delta(Z_out, A_out, T, 0, i, loss_code, layout[L - 1, ACT], D_out)
         if errors.size > 0:
             errors[i] = loss
@@ -49,44 +64,77 @@ def sgd_online_epoch(theta, layout, act_params, X, T, order, lr, layer_scale, lo
         if loss_code == MSE:  # d holds dL/dA of the outputs
             activation_backward_units(d, z, a, u_out, m, layout[L - 1, ACT], act_params[L - 1, P1],
                                       act_params[L - 1, P2], no_alpha, train, key, L - 1, i)
-        backward_sgd_one(theta, layout, act_params, X_, i * n_in, z, a, d, nz, lr[step], layer_scale, no_alpha, train,
+        backward_sgd_one(theta, layout, act_params, X_, x0, nz0, m0, z, a, d, nz, lr[step], rule, no_alpha, train,
                          key, i)
+        for q in range(m0 if lazy else 0):
+            last[nz0[q]] = step + 1
         steps = step + 1
         if not np.isfinite(total):
             break
+    if lazy:  # every first-layer row brought up to the last update
+        all_rows = np.arange(n_in)
+        _catch_up(theta, layout, all_rows, n_in, last, steps, log_kept)
     return total, steps
 
 
 @njit(**KERNEL)
-def forward_one(theta, layout, act_params, x, x0, z, a, nz, alpha, train, key, row):
-    """Net inputs z and outputs a of every unit for the example x[x0:x0 + fan_in] (example
-    ``row`` of the data: RReLU's draws); the first layer reads x, the others a."""
+def _log_kept(lr, c):
+    """log_kept[s] = sum over updates u < s of log(1 - lr[u] c): the log of the fraction of a
+    weight that decay keeps over the first s updates of the epoch. Sums of logs, not products,
+    so that the ratio of two of them never divides zero by zero."""
+    log_kept = np.zeros(lr.size + 1)
+    for u in range(lr.size):
+        log_kept[u + 1] = log_kept[u] + np.log1p(-lr[u] * c)
+    return log_kept
+
+
+@njit(**KERNEL)
+def _catch_up(theta, layout, rows, m, last, t, log_kept):
+    """Apply to first-layer rows rows[:m] the decay of the updates last[k] .. t - 1 they missed."""
+    w0, fan_out = layout[0, W_OFF], layout[0, FAN_OUT]
+    for q in range(m):
+        k = rows[q]
+        if last[k] < t:
+            scale_row(theta, w0, fan_out, k, np.exp(log_kept[t] - log_kept[last[k]]))
+            last[k] = t
+
+
+@njit(**KERNEL)
+def forward_one(theta, layout, act_params, x, x0, nz0, m0, z, a, nz, alpha, train, key, row):
+    """Net inputs z and outputs a of every unit for the example x[x0:x0 + fan_in], whose
+    non-zero inputs are nz0[:m0] (example ``row`` of the data: RReLU's draws)."""
     for l in range(layout.shape[0]):
         fan_in, fan_out, u0 = layout[l, FAN_IN], layout[l, FAN_OUT], layout[l, UNIT_OFF]
+        w0, b0 = layout[l, W_OFF], layout[l, B_OFF]
         if l == 0:
-            affine_row(x, x0, fan_in, theta, layout[l, W_OFF], theta, layout[l, B_OFF], z, u0, fan_out, nz)
+            affine_nz_row(x, x0, nz0, m0, theta, w0, theta, b0, z, u0, fan_out)
         else:
-            affine_row(a, layout[l - 1, UNIT_OFF], fan_in, theta, layout[l, W_OFF], theta, layout[l, B_OFF], z, u0,
-                       fan_out, nz)
+            affine_row(a, layout[l - 1, UNIT_OFF], fan_in, theta, w0, theta, b0, z, u0, fan_out, nz)
         activate_units(z, a, u0, fan_out, layout[l, ACT], act_params[l, P1], act_params[l, P2], alpha, train, key, l,
                        row)
 
 
 @njit(**KERNEL)
-def backward_sgd_one(theta, layout, act_params, x, x0, z, a, d, nz, lr, layer_scale, alpha, train, key, row):
+def backward_sgd_one(theta, layout, act_params, x, x0, nz0, m0, z, a, d, nz, lr, rule, alpha, train, key, row):
     """Backpropagate the output deltas d of one example and take its SGD step: layer l's W and b
-    move by -lr * layer_scale[l] times their gradient, after W sent the error down."""
+    move by -lr * layer_scale[l] times their gradient (W's with the decay), after W sent the
+    error down. Of the first layer only the rows of the non-zero inputs nz0[:m0] move."""
     for l in range(layout.shape[0] - 1, -1, -1):
         fan_in, fan_out, u0 = layout[l, FAN_IN], layout[l, FAN_OUT], layout[l, UNIT_OFF]
         w0 = layout[l, W_OFF]
-        scale = -lr * layer_scale[l]
+        eta = lr * rule.layer_scale[l]
+        kept = 1.0 - eta * rule.weight_decay
         if l > 0:
             v0 = layout[l - 1, UNIT_OFF]
             backprop_row(d, u0, theta, w0, fan_in, fan_out, d, v0)
             activation_backward_units(d, z, a, v0, fan_in, layout[l - 1, ACT], act_params[l - 1, P1],
                                       act_params[l - 1, P2], alpha, train, key, l - 1, row)
-        add_scaled_row(theta, layout[l, B_OFF], d, u0, fan_out, scale)
+        add_scaled_row(theta, layout[l, B_OFF], d, u0, fan_out, -eta)
         if l > 0:
-            outer_row(a, layout[l - 1, UNIT_OFF], fan_in, d, u0, fan_out, theta, w0, scale, nz)
+            if rule.weight_decay != 0.0:
+                scale_range(theta, w0, fan_in * fan_out, kept)
+            outer_row(a, layout[l - 1, UNIT_OFF], fan_in, d, u0, fan_out, theta, w0, -eta, nz)
         else:
-            outer_row(x, x0, fan_in, d, u0, fan_out, theta, w0, scale, nz)
+            if rule.weight_decay != 0.0:
+                scale_rows(theta, w0, fan_out, nz0, m0, kept)
+            outer_nz_row(x, x0, nz0, m0, d, u0, fan_out, theta, w0, -eta)

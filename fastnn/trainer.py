@@ -39,7 +39,9 @@ class Trainer:
         decays = lr * rule.layer_scale[0] * rule.weight_decay  # the online kernel's lazy decay needs < 1
         if batch_size == 1 and plain and no_slopes and np.all(decays < 1.0):
             return online.sgd_online_epoch
-        return lazy.lazy_epoch if lazy.has_lazy_rows(rule, batch_size, mom) else train.train_epoch
+        if no_slopes and lazy.has_lazy_rows(rule, batch_size, mom):
+            return lazy.lazy_epoch
+        return train.train_epoch
 
     def epoch(self, order, batch_size, lr, mom, rule, t0, loss_code, fused, key, errors):
         """One epoch over X[order] in batches of ``batch_size`` by ``rule`` (kernels.updates.Rule),
@@ -50,7 +52,7 @@ class Trainer:
         if kernel is online.sgd_online_epoch:
             return kernel(self.theta, *args, lr, rule, loss_code, key, errors, self.ws)
         if kernel is lazy.lazy_epoch:
-            return lazy.lazy_epoch(self.theta, self.grad, self.state, *args, self.plan, self.ws, lr, mom, rule, t0,
-                                   loss_code, key, errors)
+            return lazy.lazy_epoch(self.theta, self.grad, self.state, *args, self.ws, lr, mom, rule, t0, loss_code, key,
+                                   errors)
         return train.train_epoch(self.theta, self.grad, self.state, self.stats, *args, batch_size, self.plan, self.ws,
                                  lr, mom, rule, t0, loss_code, fused, key, errors)

@@ -135,6 +135,7 @@ def trainer(hidden="tanh"):
     ("tanh", 1, 3, 0.0, 0.0, train.train_epoch),  # Adam moves idle weights too: every weight
     ("tanh", 1, 0, 1e-4, 0.9, train.train_epoch),  # momentum and weight decay
     ("prelu", 1, 0, 0.0, 0.0, train.train_epoch),  # PReLU slopes have a gradient of their own
+    ("prelu", 1, 2, 0.0, 0.0, train.train_epoch),  # (the online passes have no slopes)
     ("tanh", 4, 0, 0.0, 0.0, train.train_epoch),  # mini-batches
 ])
 def test_kernel_choice(hidden, batch_size, code, weight_decay, momentum, kernel):

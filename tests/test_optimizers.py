@@ -31,14 +31,16 @@ def assert_weights_close(got, want, rtol=1e-9, atol=1e-12):
 @pytest.mark.parametrize("opt", RULES, ids=lambda o: type(o).__name__)
 @pytest.mark.parametrize("mode,batch_size", [("online", 1), ("minibatch", 5), ("batch", 13)])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_rule_matches_reference_step_by_step(opt, mode, batch_size, weight_decay):
-    """Inputs with zeros: online delta-bar-delta and RMSprop without weight decay update the
-    first-layer rows of zero inputs lazily; the result must still be every step's update."""
+@pytest.mark.parametrize("hidden", ["tanh", "prelu"])
+def test_rule_matches_reference_step_by_step(opt, mode, batch_size, weight_decay, hidden):
+    """Inputs with zeros: online SGD with momentum, delta-bar-delta and RMSprop without weight
+    decay update the first-layer rows of zero inputs lazily (kernels.lazy; with PReLU layers the
+    general loop); the result must still be every step's update."""
     if isinstance(opt, optimizers.Rprop) and mode == "online":
         pytest.skip("Rprop refuses online mode (tested in test_validation)")
     X, y = data()
     X[np.abs(X) < 0.7] = 0.0  # about half the inputs zero, some rows idle for several steps
-    net = tiny("prelu", input_dim=5)
+    net = tiny(hidden, input_dim=5)
     w0 = net.get_weights()
     net.fit(X, y, mode=mode, batch_size=batch_size, epochs=3, lr=0.05, shuffle=False, optimizer=opt,
             weight_decay=weight_decay, layer_scaling="fan_in")

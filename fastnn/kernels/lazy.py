@@ -16,10 +16,11 @@ A module of its own: a fit whose rule has no lazy rows never compiles it.
 import numpy as np
 from numba import njit
 
-from .dense import nonzeros
-from .layout import B_OFF, FAN_IN, FAN_OUT, W_OFF
+from .dense import nonzeros_at
+from .layout import B_OFF, FAN_IN, FAN_OUT, UNIT_OFF, W_OFF
+from .online import buffers, one_example
 from .options import KERNEL
-from .train import batch_pass, param_views, runtime_bool, unit_views
+from .train import runtime_bool
 from .updates import DELTA_BAR_DELTA, RMSPROP, SGD, layer_end, rule_coefficients, sgd_step, delta_bar_delta_step, \
     rmsprop_step, update_range
 
@@ -95,17 +96,17 @@ def _decaying(code, views):
 
 
 @njit(**KERNEL)
-def catch_up_rows(code, x, nz, last, t, views, factors):
-    """Bring the first-layer rows of the non-zeros of x up to update t before the forward pass
-    reads them, when the idle steps move the weights (SGD with momentum). Other rules fold the
-    idle decay into the update (lazy_rows): a separate pass over the rows costs an L2 miss per
-    row, as the forward pass in between evicts them from L1."""
+def catch_up_rows(code, rows, m, last, t, views, factors):
+    """Bring first-layer rows rows[:m] (the example's non-zero inputs) up to update t before the
+    forward pass reads them, when the idle steps move the weights (SGD with momentum). Other
+    rules fold the idle decay into the update (lazy_rows): a separate pass over the rows costs
+    an L2 miss per row, as the forward pass in between evicts them from L1."""
     W = views[0]
     drifts, S = _decaying(code, views)
     if not drifts:
         return
-    for q in range(nonzeros(x, nz)):
-        _catch_up_row(drifts, W, S, nz[q], last, t, factors)
+    for q in range(m):
+        _catch_up_row(drifts, W, S, rows[q], last, t, factors)
 
 
 @njit(**KERNEL)
@@ -118,8 +119,8 @@ def flush_lazy_rows(code, last, t, views, factors):
 
 
 @njit(**KERNEL)
-def lazy_rows(code, hp, views, x, d, nz, m, last, t, factors, eta, mu):
-    """Update first-layer rows k = nz[:m] by the gradient x[k] * d[j], formed as it is used
+def lazy_rows(code, hp, views, X, i, d, nz, m, last, t, factors, eta, mu):
+    """Update first-layer rows k = nz[:m] by the gradient X[i, k] * d[j], formed as it is used
     (never stored), with the decay of each row's idle steps folded in (SGD's rows were caught
     up by catch_up_rows: factor 1). One loop nest per rule, as in update_slice: a shared loop
     with the rule chosen inside ran 25% slower. The 2-D arrays are indexed, not cut into row
@@ -131,7 +132,7 @@ def lazy_rows(code, hp, views, x, d, nz, m, last, t, factors, eta, mu):
         for q in range(m):
             k = nz[q]
             for j in range(W.shape[1]):
-                W[k, j], S0[k, j] = sgd_step(W[k, j], x[k] * d[j], S0[k, j], c[0], c[1], nesterov)
+                W[k, j], S0[k, j] = sgd_step(W[k, j], X[i, k] * d[j], S0[k, j], c[0], c[1], nesterov)
             last[k] = t
     elif code == DELTA_BAR_DELTA:
         avg = (c[3], c[4])
@@ -139,7 +140,7 @@ def lazy_rows(code, hp, views, x, d, nz, m, last, t, factors, eta, mu):
             k = nz[q]
             factor = factors[0, t - 1 - last[k]]
             for j in range(W.shape[1]):
-                W[k, j], S0[k, j], S1[k, j] = delta_bar_delta_step(W[k, j], x[k] * d[j], S0[k, j], S1[k, j] * factor,
+                W[k, j], S0[k, j], S1[k, j] = delta_bar_delta_step(W[k, j], X[i, k] * d[j], S0[k, j], S1[k, j] * factor,
                                                                    c[0], c[1], c[2], avg, c[5], c[6])
             last[k] = t
     else:  # RMSPROP
@@ -148,17 +149,17 @@ def lazy_rows(code, hp, views, x, d, nz, m, last, t, factors, eta, mu):
             k = nz[q]
             factor = factors[0, t - 1 - last[k]]
             for j in range(W.shape[1]):
-                W[k, j], S0[k, j] = rmsprop_step(W[k, j], x[k] * d[j], S0[k, j] * factor, c[0], rho, c[3])
+                W[k, j], S0[k, j] = rmsprop_step(W[k, j], X[i, k] * d[j], S0[k, j] * factor, c[0], rho, c[3])
             last[k] = t
 
 
 @njit(**KERNEL)
-def lazy_update(rule, theta, grad, state, layout, eta, mu, t, x, d, nz, last, views, factors):
-    """Update t for one example x whose first-layer deltas are d: the first-layer rows of the
-    non-zeros of x (idle since update last[k]; SGD's were caught up by catch_up_rows), then
-    every other parameter from grad, which it leaves zero."""
+def lazy_update(rule, theta, grad, state, layout, eta, mu, t, X, i, d, nz, m, last, views, factors):
+    """Update t for example X[i], whose non-zero inputs are nz[:m] and first-layer deltas d: the
+    first-layer rows of those inputs (idle since update last[k]; SGD's were caught up by
+    catch_up_rows), then every other parameter from grad, which it leaves zero."""
     code, hp, scales = rule.code, rule.hp, rule.layer_scale
-    lazy_rows(code, hp, views, x, d, nz, nonzeros(x, nz), last, t, factors, eta * scales[0], mu)
+    lazy_rows(code, hp, views, X, i, d, nz, m, last, t, factors, eta * scales[0], mu)
     for l in range(layout.shape[0]):
         start = layout[l, B_OFF] if l == 0 else layout[l, W_OFF]
         end = layer_end(layout, l, theta.size)
@@ -167,32 +168,34 @@ def lazy_update(rule, theta, grad, state, layout, eta, mu, t, x, d, nz, last, vi
 
 
 @njit(**KERNEL)
-def lazy_epoch(theta, grad, state, layout, act_params, X, T, order, plan, ws, lr, mom, rule, t0, loss_code, key,
-               errors):
+def lazy_epoch(theta, grad, state, layout, act_params, X, T, order, ws, lr, mom, rule, t0, loss_code, key, errors):
     """One online epoch over X[order] with lazy first-layer rows (has_lazy_rows); arguments and
-    result as kernels.train.train_epoch (no batch norm: it needs two examples a batch). grad is
-    zero on entry and left zero."""
-    full = unit_views(ws, layout, 1, plan.chunk)
-    params, grads = param_views(theta, layout), param_views(grad, layout)
-    scales = np.ones(layout.shape[0])  # the gradient of one example, not yet scaled by a rate
+    result as kernels.train.train_epoch (no batch norm: it needs two examples a batch). The
+    examples' passes are the online kernel's (kernels.online.one_example), on flat arrays; grad
+    is zero on entry and left zero."""
+    n_in, u0, fan_out = layout[0, FAN_IN], layout[0, UNIT_OFF], layout[0, FAN_OUT]
+    X_, buf = X.reshape(X.size), buffers(theta, layout, ws)
+    d_first = ws.dZ[u0 : u0 + fan_out]  # the first layer's deltas, where one_example leaves them
+    nz0 = np.empty(n_in, np.int64)  # the example's non-zero inputs
     views = lazy_views(theta, state, layout)
     factors = idle_factors(rule.code, rule.hp, mom[0], order.size, theta.dtype)
-    last = np.full(layout[0, FAN_IN], t0)  # the update each first-layer row has seen
+    last = np.full(n_in, t0)  # the update each first-layer row has seen
     grad[:] = 0.0
     train = runtime_bool(True, order.size)
-    nz = ws.nz[0]
+    fused = runtime_bool(False, order.size)
     total = 0.0
-    step = 0
-    while step < order.size:
-        rows = order[step : step + 1]
-        x = X[rows[0]]
+    steps = 0
+    for step in range(order.size):
+        i = order[step]
         t = t0 + step + 1
-        catch_up_rows(rule.code, x, nz, last, t - 1, views, factors)
-        total += batch_pass(params, grads, scales, layout, act_params, X, T, rows, loss_code, train, key, ws, full,
-                            plan, theta[:0], errors, runtime_bool(False, step))  # W1's gradient: lazy_update
-        lazy_update(rule, theta, grad, state, layout, lr[step], mom[step], t, x, full[3][0][0], nz, last, views, factors)
-        step += 1
+        m0 = nonzeros_at(X_, i * n_in, n_in, nz0)
+        catch_up_rows(rule.code, nz0, m0, last, t - 1, views, factors)
+        total += one_example(theta, grad, layout, act_params, X_, i, nz0, m0, T, buf, loss_code, lr[step], rule, fused,
+                             train, key, errors)
+        lazy_update(rule, theta, grad, state, layout, lr[step], mom[step], t, X, i, d_first, nz0, m0, last, views,
+                    factors)
+        steps = step + 1
         if not np.isfinite(total):
             break
-    flush_lazy_rows(rule.code, last, t0 + step, views, factors)
-    return total, step
+    flush_lazy_rows(rule.code, last, t0 + steps, views, factors)
+    return total, steps

@@ -16,6 +16,8 @@ next example that uses the row (or the end of the epoch). An example then costs 
 non-zeros need even with decay. Networks with PReLU layers (their slopes have a gradient of
 their own) and every other rule take the general epoch.
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -35,14 +37,10 @@ def sgd_online_epoch(theta, layout, act_params, X, T, order, lr, rule, loss_code
     loss, number of updates) as kernels.train.train_epoch, stopping after the update whose loss
     overflows. ``errors`` (size n, or empty) receives each example's loss; ws: a Workspace.
     Needs lr[step] * layer_scale * weight_decay < 1 (a decay that does not flip the weights)."""
-    L = layout.shape[0]
-    n_in, u_out, m = layout[0, FAN_IN], layout[L - 1, UNIT_OFF], layout[L - 1, FAN_OUT]
-    X_ = X.reshape(X.size)
-    z, a, d = ws.Z, ws.A, ws.dZ
-    # The output layer as (1, m) views for row_delta: made once per epoch, not per example.
-    Z_out, A_out, D_out = z[u_out : u_out + m].reshape(1, m), a[u_out : u_out + m].reshape(1, m), \
-        d[u_out : u_out + m].reshape(1, m)
-    nz, no_alpha = ws.nz[0], theta[:0]
+    L, n_in = layout.shape[0], layout[0, FAN_IN]
+    out, u_out, m = layout[L - 1, ACT], layout[L - 1, UNIT_OFF], layout[L - 1, FAN_OUT]
+    X_, buf = X.reshape(X.size), buffers(theta, layout, ws)
+    z, a, d, nz, Z_out, A_out, D_out, alpha = buf
     nz0 = np.empty(n_in, np.int64)  # the example's non-zero inputs
     lazy = rule.weight_decay != 0.0
     log_kept = _log_kept(lr, rule.layer_scale[0] * rule.weight_decay)
@@ -52,29 +50,75 @@ def sgd_online_epoch(theta, layout, act_params, X, T, order, lr, rule, loss_code
     steps = 0
     for step in range(order.size):
         i = order[step]
-        x0 = i * n_in
-        m0 = nonzeros_at(X_, x0, n_in, nz0)
+        m0 = nonzeros_at(X_, i * n_in, n_in, nz0)
         if lazy:
             _catch_up(theta, layout, nz0, m0, last, step, log_kept)
-        forward_one(theta, layout, act_params, X_, x0, nz0, m0, z, a, nz, no_alpha, train, key, i)
-        loss = row_delta(Z_out, A_out, T, 0, i, loss_code, layout[L - 1, ACT], D_out)
+        # one_example's steps written out: its call per example cost 15-25% on 64-32-10.
+        x0 = i * n_in
+        forward_one(theta, layout, act_params, X_, x0, nz0, m0, z, a, nz, alpha, train, key, i)
+        loss = row_delta(Z_out, A_out, T, 0, i, loss_code, out, D_out)
         if errors.size > 0:
             errors[i] = loss
         total += loss
         if loss_code == MSE:  # d holds dL/dA of the outputs
-            activation_backward_units(d, z, a, u_out, m, layout[L - 1, ACT], act_params[L - 1, P1],
-                                      act_params[L - 1, P2], no_alpha, train, key, L - 1, i)
-        backward_sgd_one(theta, layout, act_params, X_, x0, nz0, m0, z, a, d, nz, lr[step], rule, no_alpha, train,
-                         key, i)
+            activation_backward_units(d, z, a, u_out, m, out, act_params[L - 1, P1], act_params[L - 1, P2], alpha,
+                                      train, key, L - 1, i)
+        backward_one(theta, theta, layout, act_params, X_, x0, nz0, m0, z, a, d, nz, lr[step], rule, train, alpha,
+                     train, key, i)  # fused: a run-time True (see runtime_bool)
         for q in range(m0 if lazy else 0):
             last[nz0[q]] = step + 1
         steps = step + 1
         if not np.isfinite(total):
             break
     if lazy:  # every first-layer row brought up to the last update
-        all_rows = np.arange(n_in)
-        _catch_up(theta, layout, all_rows, n_in, last, steps, log_kept)
+        _catch_up(theta, layout, np.arange(n_in), n_in, last, steps, log_kept)
     return total, steps
+
+
+class Buffers(NamedTuple):
+    """One example's scratch, taken out of the Workspace once per epoch: the net inputs z,
+    outputs a and deltas d of every unit (flat), a non-zero index list, the output layer's z, a
+    and d as (1, m) arrays (what row_delta reads) and an empty slope array (no PReLU here)."""
+    z: np.ndarray
+    a: np.ndarray
+    d: np.ndarray
+    nz: np.ndarray
+    Z_out: np.ndarray
+    A_out: np.ndarray
+    D_out: np.ndarray
+    no_alpha: np.ndarray
+
+
+@njit(**KERNEL)
+def buffers(theta, layout, ws):
+    """The Buffers in ws for a network of this layout."""
+    L = layout.shape[0]
+    u0, m = layout[L - 1, UNIT_OFF], layout[L - 1, FAN_OUT]
+    z, a, d = ws.Z, ws.A, ws.dZ
+    return Buffers(z, a, d, ws.nz[0], z[u0 : u0 + m].reshape(1, m), a[u0 : u0 + m].reshape(1, m),
+                   d[u0 : u0 + m].reshape(1, m), theta[:0])
+
+
+@njit(**KERNEL)
+def one_example(theta, target, layout, act_params, X_, i, nz0, m0, T, buf, loss_code, lr, rule, fused, train, key,
+                errors):
+    """Forward and backward pass of example i (row i of X, flattened in X_; its non-zero inputs
+    nz0[:m0]); returns its loss, recorded in errors[i] unless errors is empty. fused: plain SGD's
+    step taken on theta (target) during the backward pass; else the gradient is added to target
+    (a zero gradient buffer) but for the first layer's W, which the caller updates lazily from
+    the deltas left in buf.d."""
+    L = layout.shape[0]
+    x0, u_out, m = i * layout[0, FAN_IN], layout[L - 1, UNIT_OFF], layout[L - 1, FAN_OUT]
+    z, a, d, nz, alpha = buf.z, buf.a, buf.d, buf.nz, buf.no_alpha
+    forward_one(theta, layout, act_params, X_, x0, nz0, m0, z, a, nz, alpha, train, key, i)
+    loss = row_delta(buf.Z_out, buf.A_out, T, 0, i, loss_code, layout[L - 1, ACT], buf.D_out)
+    if errors.size > 0:
+        errors[i] = loss
+    if loss_code == MSE:  # d holds dL/dA of the outputs
+        activation_backward_units(d, z, a, u_out, m, layout[L - 1, ACT], act_params[L - 1, P1], act_params[L - 1, P2],
+                                  alpha, train, key, L - 1, i)
+    backward_one(theta, target, layout, act_params, X_, x0, nz0, m0, z, a, d, nz, lr, rule, fused, alpha, train, key, i)
+    return loss
 
 
 @njit(**KERNEL)
@@ -115,26 +159,29 @@ def forward_one(theta, layout, act_params, x, x0, nz0, m0, z, a, nz, alpha, trai
 
 
 @njit(**KERNEL)
-def backward_sgd_one(theta, layout, act_params, x, x0, nz0, m0, z, a, d, nz, lr, rule, alpha, train, key, row):
-    """Backpropagate the output deltas d of one example and take its SGD step: layer l's W and b
-    move by -lr * layer_scale[l] times their gradient (W's with the decay), after W sent the
-    error down. Of the first layer only the rows of the non-zero inputs nz0[:m0] move."""
+def backward_one(theta, target, layout, act_params, x, x0, nz0, m0, z, a, d, nz, lr, rule, fused, alpha, train, key,
+                 row):
+    """Backpropagate the output deltas d of one example. fused (plain SGD, target is theta):
+    layer l's W and b move by -lr * layer_scale[l] times their gradient (W's with the decay),
+    after W sent the error down; of the first layer only the rows of the non-zero inputs
+    nz0[:m0] move. Else target += the gradient, the first layer's W left out."""
     for l in range(layout.shape[0] - 1, -1, -1):
         fan_in, fan_out, u0 = layout[l, FAN_IN], layout[l, FAN_OUT], layout[l, UNIT_OFF]
         w0 = layout[l, W_OFF]
         eta = lr * rule.layer_scale[l]
-        kept = 1.0 - eta * rule.weight_decay
+        scale = -eta if fused else 1.0
+        decay = fused and rule.weight_decay != 0.0
         if l > 0:
             v0 = layout[l - 1, UNIT_OFF]
             backprop_row(d, u0, theta, w0, fan_in, fan_out, d, v0)
             activation_backward_units(d, z, a, v0, fan_in, layout[l - 1, ACT], act_params[l - 1, P1],
                                       act_params[l - 1, P2], alpha, train, key, l - 1, row)
-        add_scaled_row(theta, layout[l, B_OFF], d, u0, fan_out, -eta)
+        add_scaled_row(target, layout[l, B_OFF], d, u0, fan_out, scale)
         if l > 0:
-            if rule.weight_decay != 0.0:
-                scale_range(theta, w0, fan_in * fan_out, kept)
-            outer_row(a, layout[l - 1, UNIT_OFF], fan_in, d, u0, fan_out, theta, w0, -eta, nz)
-        else:
-            if rule.weight_decay != 0.0:
-                scale_rows(theta, w0, fan_out, nz0, m0, kept)
-            outer_nz_row(x, x0, nz0, m0, d, u0, fan_out, theta, w0, -eta)
+            if decay:
+                scale_range(theta, w0, fan_in * fan_out, 1.0 - eta * rule.weight_decay)
+            outer_row(a, layout[l - 1, UNIT_OFF], fan_in, d, u0, fan_out, target, w0, scale, nz)
+        elif fused:
+            if decay:
+                scale_rows(theta, w0, fan_out, nz0, m0, 1.0 - eta * rule.weight_decay)
+            outer_nz_row(x, x0, nz0, m0, d, u0, fan_out, theta, w0, scale)

@@ -20,24 +20,25 @@ _announced = set()  # (kernel, dtype) pairs already announced in this process
 
 def is_compiled(kernel, dtype):
     """Whether ``kernel`` (a Numba dispatcher whose first argument is theta) has machine code
-    for theta of ``dtype`` in this process or in its on-disk cache. None if the cache cannot
-    be read (a Numba without these internals): then nothing is said."""
+    for theta of ``dtype`` in this process or in its on-disk cache. None if that cannot be told
+    (a Numba without these internals, or with the JIT disabled): then nothing is said."""
     import numba
 
     dtype = numba.from_dtype(np.dtype(dtype))
-    signatures = list(kernel.overloads)
     try:
-        signatures += [key[0] for key in kernel._cache._cache_file._load_index()]
+        if any(sig and getattr(sig[0], "dtype", None) == dtype for sig in kernel.overloads):
+            return True  # compiled in this process: no need to read the cache's index
+        index = kernel._cache._cache_file._load_index()
     except Exception:  # noqa: BLE001 (private Numba API: any failure means "cannot tell")
         return None
-    return any(sig and getattr(sig[0], "dtype", None) == dtype for sig in signatures)
+    return any(key[0] and getattr(key[0][0], "dtype", None) == dtype for key in index)
 
 
 def announce(kernels, dtype, file=None):
     """Print "compiling fastnn's kernels for <dtype>, once: about N s" if some of ``kernels``
     must compile for ``dtype`` (each kernel said once per process); returns the message or None."""
     dtype = str(np.dtype(dtype))
-    missing = [k for k in kernels if (k, dtype) not in _announced and is_compiled(k, dtype) is False]
+    missing = [k for k in dict.fromkeys(kernels) if (k, dtype) not in _announced and is_compiled(k, dtype) is False]
     if not missing:
         return None
     _announced.update((k, dtype) for k in missing)

@@ -22,7 +22,7 @@ class Trainer:
     def __init__(self, theta, state, stats, layout, act_params, X, T, plan):
         self.layout, self.act_params, self.X, self.T, self.plan = layout, act_params, X, T, plan
         self.upload(theta, state, stats)
-        self.grad = np.zeros_like(theta)
+        self.grad = theta[:0]  # a gradient buffer only for the epochs that need one (not plain SGD's)
         self.ws = train.workspace(theta, layout, X.shape[1], plan)
 
     def upload(self, theta, state, stats):
@@ -51,6 +51,8 @@ class Trainer:
         kernel = self.kernel(batch_size, rule, lr, mom)
         if kernel is online.sgd_online_epoch:
             return kernel(self.theta, *args, lr, rule, loss_code, key, errors, self.ws)
+        if not fused and self.grad.size != self.theta.size:
+            self.grad = np.zeros_like(self.theta)
         if kernel is lazy.lazy_epoch:
             return lazy.lazy_epoch(self.theta, self.grad, self.state, *args, self.ws, lr, mom, rule, t0, loss_code, key,
                                    errors)

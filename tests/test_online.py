@@ -27,21 +27,39 @@ def sparse_data(n=17, seed=3):
     return X, rng.permutation(np.arange(n) % 3)
 
 
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """The epochs run by kernels.online.sgd_online_epoch (a spy around it)."""
+    calls = []
+    kernel = online.sgd_online_epoch
+
+    def spy(*args):
+        calls.append(args[0].dtype)
+        return kernel(*args)
+
+    monkeypatch.setattr(online, "sgd_online_epoch", spy)
+    return calls
+
+
 @pytest.mark.parametrize("hidden", ["tanh", "lecun_tanh", "logistic", "tanh_linear", "relu", "leaky_relu", "elu",
-                                    "selu", "linear"])
-@pytest.mark.parametrize("out,loss", [("softmax", "cross_entropy"), ("linear", "mse"), ("logistic", "cross_entropy")])
-def test_online_sgd_matches_the_reference(hidden, out, loss):
+                                    "selu", "linear", fastnn.activations.RReLU(0.2, 0.2)])
+@pytest.mark.parametrize("out,loss", [("softmax", "cross_entropy"), ("linear", "mse"), ("logistic", "cross_entropy"),
+                                      ("logistic", "mse")])
+def test_online_sgd_matches_the_reference(hidden, out, loss, kernel_calls):
+    """Every activation (RReLU with a fixed slope: its draws collapse to one value), the three
+    losses and squared error after a non-linear output (its f' in the backward pass)."""
     X, y = sparse_data()
     n_out = 3
-    if out == "linear":
+    if out == "linear" or (out, loss) == ("logistic", "mse"):
         y = np.stack([X[:, 0] - X[:, 1], X[:, 2] * X[:, 3], np.tanh(X[:, 4])], axis=1)
+        y = 1 / (1 + np.exp(-y)) if out == "logistic" else y
     elif out == "logistic":
         y, n_out = (X[:, 0] > 0).astype(int), 1
     net = deep(hidden, out, n_out, loss)
     w0 = net.get_weights()
     lr = 0.05 if loss == "cross_entropy" else 0.01  # a linear network on squared error diverges at 0.05
     net.fit(X, y, mode="online", epochs=2, lr=lr, shuffle=False)
-    assert not net.diverged_
+    assert not net.diverged_ and len(kernel_calls) == 2  # both epochs in the online kernel
     expected = run_reference(net, w0, X, y, 2, 1, lr=lr)
     for got, want in zip(net.get_weights(), expected):
         for name in want:
@@ -60,6 +78,30 @@ def test_weight_decay_online_matches_the_reference(weight_decay):
     for got, want in zip(net.get_weights(), expected):
         for name in want:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("opt", [fastnn.optimizers.SGD(momentum=0.7), fastnn.optimizers.SGD(momentum=0.6, nesterov=True),
+                                 fastnn.optimizers.RMSprop(rho=0.8, eps=1e-6),
+                                 fastnn.optimizers.DeltaBarDelta(increase=0.1, decrease=0.8, smoothing=0.5)],
+                         ids=lambda o: repr(o))
+def test_lazy_rules_match_the_reference(opt):
+    """kernels.lazy on sparse inputs (rows idle for several updates) through a deeper network:
+    every step's update of the reference, and the optimizer's state."""
+    X, y = sparse_data(21)
+    net = deep("tanh", "softmax", 3, "cross_entropy")
+    w0 = net.get_weights()
+    net.fit(X, y, mode="online", epochs=3, lr=0.05, shuffle=False, optimizer=opt)
+    grad_fn = lambda w, Xb, Tb: reference.loss_and_grads(net, w, Xb, Tb)
+    hp = {k: getattr(opt, k) for k in opt.get_config() if k != "name"}
+    expected, state = reference.train(w0, grad_fn, X, np.eye(3)[y], [np.arange(len(X))] * 3, 1, 0.05, type(opt).__name__,
+                                      hp, return_state=True)
+    for got, want in zip(net.get_weights(), expected):
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
+    for row, want in zip(net._opt_state, state):
+        for got, w in zip(net._unflatten(row), want):
+            for name in w:
+                np.testing.assert_allclose(got[name], w[name], rtol=1e-9, atol=1e-12)
 
 
 def test_per_layer_rates_match_the_reference():

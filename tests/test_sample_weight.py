@@ -133,7 +133,7 @@ def test_read_only_X_trains_and_predicts_as_a_writeable_copy():
     read_only.setflags(write=False)
     writeable = tiny().fit(X, y, batch_size=5, epochs=2, lr=0.1)
     proba = writeable.predict_proba(X)
-    kernels = (_train.train_epoch, _train.forward)
+    kernels = (_train.train_epoch, _train.forward, online.sgd_online_epoch)
     compiled = [len(k.signatures) for k in kernels]
     net = tiny().fit(read_only, y, batch_size=5, epochs=2, lr=0.1)
     assert_same_weights(net, writeable)

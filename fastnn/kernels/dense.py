@@ -18,6 +18,8 @@ from .options import KERNEL
 
 _FAST = {"contract", "reassoc", "nsz"}  # lets LLVM vectorise the dot products; never assumes "no NaN"
 U = np.uint64  # the type of offsets in the row loops (see the module's notes)
+# Offsets of zero are passed as np.int64(0): a literal 0 would compile a second copy of the
+# row loop it reaches (Numba specialises on literal arguments).
 
 
 @njit(**KERNEL)
@@ -33,12 +35,6 @@ def nonzeros_at(x, x0, n, nz):
         nz[m] = k
         m += x[x0 + k] != 0.0
     return m
-
-
-@njit(**KERNEL)
-def nonzeros(x, nz):
-    """nonzeros_at over the whole of x."""
-    return nonzeros_at(x, 0, x.size, nz)
 
 
 @njit(**KERNEL, fastmath=_FAST)
@@ -139,8 +135,9 @@ def affine_forward(A, W, b, Z, use_blas, nz):
                 Z[r, j] += b[j]
         return
     A_, W_, Z_ = A.reshape(A.size), W.reshape(W.size), Z.reshape(Z.size)  # flat views, once per call
+    zero = np.int64(0)
     for r in range(B):
-        affine_row(A_, r * fan_in, fan_in, W_, 0, b, 0, Z_, r * fan_out, fan_out, nz)
+        affine_row(A_, r * fan_in, fan_in, W_, zero, b, zero, Z_, r * fan_out, fan_out, nz)
 
 
 @njit(**KERNEL, fastmath=_FAST)
@@ -153,7 +150,7 @@ def backprop_input(dZ, W, dA, use_blas):
         return
     dZ_, W_, dA_ = dZ.reshape(dZ.size), W.reshape(W.size), dA.reshape(dA.size)
     for r in range(B):
-        backprop_row(dZ_, r * fan_out, W_, 0, fan_in, fan_out, dA_, r * fan_in)
+        backprop_row(dZ_, r * fan_out, W_, np.int64(0), fan_in, fan_out, dA_, r * fan_in)
 
 
 @njit(**KERNEL, fastmath=_FAST)
@@ -171,7 +168,7 @@ def add_bias_grad(dZ, db, scale):
     m = dZ.shape[1]
     dZ_ = dZ.reshape(dZ.size)
     for r in range(dZ.shape[0]):
-        add_scaled_row(db, 0, dZ_, r * m, m, scale)
+        add_scaled_row(db, np.int64(0), dZ_, r * m, m, scale)
 
 
 @njit(**KERNEL, fastmath=_FAST)

@@ -169,10 +169,10 @@ def lazy_update(rule, theta, grad, state, layout, eta, mu, t, X, i, d, nz, m, la
 
 @njit(**KERNEL)
 def lazy_epoch(theta, grad, state, layout, act_params, X, T, order, ws, lr, mom, rule, t0, loss_code, key, errors):
-    """One online epoch over X[order] with lazy first-layer rows (has_lazy_rows); arguments and
-    result as kernels.train.train_epoch (no batch norm: it needs two examples a batch). The
-    examples' passes are the online kernel's (kernels.online.one_example), on flat arrays; grad
-    is zero on entry and left zero."""
+    """One online epoch over X[order] with lazy first-layer rows (has_lazy_rows), for networks
+    without PReLU layers; arguments and result as in kernels.train.train_epoch (ws: a Workspace
+    of one row; no batch norm: it needs two examples a batch). The examples' passes are the
+    online kernel's (kernels.online.one_example), on flat arrays; grad is left zero."""
     n_in, u0, fan_out = layout[0, FAN_IN], layout[0, UNIT_OFF], layout[0, FAN_OUT]
     X_, buf = X.reshape(X.size), buffers(theta, layout, ws)
     d_first = ws.dZ[u0 : u0 + fan_out]  # the first layer's deltas, where one_example leaves them

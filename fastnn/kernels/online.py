@@ -9,12 +9,14 @@ the offsets of the layout table through the row loops that the chunk kernels use
 the example's non-zero inputs are listed once for both passes over the first layer's rows.
 
 Plain SGD (no momentum) is applied during backpropagation: each layer's weights move right
-after they sent the error down. L2 weight decay shrinks every W each update,
+after they sent the error down. The lazy rules (kernels.lazy) run the same passes through
+one_example, with the gradient into a buffer. L2 weight decay shrinks every W each update,
 w <- w (1 - eta lambda) - eta g; the first layer's rows of zero inputs get no gradient, so
 their shrinking waits, as a product of the factors since the row was last touched, until the
 next example that uses the row (or the end of the epoch). An example then costs what its
 non-zeros need even with decay. Networks with PReLU layers (their slopes have a gradient of
-their own) and every other rule take the general epoch.
+their own) and the rules without a lazy form (Adam, SGD with momentum and decay) take the
+general epoch of kernels.train.
 """
 from typing import NamedTuple
 
@@ -56,7 +58,7 @@ def sgd_online_epoch(theta, layout, act_params, X, T, order, lr, rule, loss_code
         # one_example's steps written out: its call per example cost 15-25% on 64-32-10.
         x0 = i * n_in
         forward_one(theta, layout, act_params, X_, x0, nz0, m0, z, a, nz, alpha, train, key, i)
-        loss = row_delta(Z_out, A_out, T, 0, i, loss_code, out, D_out)
+        loss = row_delta(Z_out, A_out, T, np.int64(0), i, loss_code, out, D_out)
         if errors.size > 0:
             errors[i] = loss
         total += loss
@@ -111,7 +113,7 @@ def one_example(theta, target, layout, act_params, X_, i, nz0, m0, T, buf, loss_
     x0, u_out, m = i * layout[0, FAN_IN], layout[L - 1, UNIT_OFF], layout[L - 1, FAN_OUT]
     z, a, d, nz, alpha = buf.z, buf.a, buf.d, buf.nz, buf.no_alpha
     forward_one(theta, layout, act_params, X_, x0, nz0, m0, z, a, nz, alpha, train, key, i)
-    loss = row_delta(buf.Z_out, buf.A_out, T, 0, i, loss_code, layout[L - 1, ACT], buf.D_out)
+    loss = row_delta(buf.Z_out, buf.A_out, T, np.int64(0), i, loss_code, layout[L - 1, ACT], buf.D_out)
     if errors.size > 0:
         errors[i] = loss
     if loss_code == MSE:  # d holds dL/dA of the outputs

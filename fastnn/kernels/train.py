@@ -224,10 +224,9 @@ def _backprop_input_parts(dZ, W, dA, blas, n_parts):
 
 @njit(**KERNEL)
 def _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, rows, tmp, nz, n_parts,
-                    first_dW, bn):
+                    bn):
     """Backpropagate the output deltas; grads of layer l += scales[l] * its gradient (each W is
-    used before it moves). first_dW=False leaves out the first layer's dW: the caller forms it
-    from the deltas (lazy online rules)."""
+    used before it moves)."""
     Ws, _, alphas, gammas = params
     dWs, dbs, dalphas, dgammas = grads
     A_in, Zs, As, Ds, Xhs = units
@@ -244,8 +243,7 @@ def _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, 
         A_prev = A_in if l == 0 else As[l - 1]
         if not norm:
             add_bias_grad(Ds[l], dbs[l], scales[l])
-        if l > 0 or first_dW:
-            _add_weight_grad_parts(A_prev, Ds[l], dWs[l], scales[l], blas, tmp, nz, n_parts)
+        _add_weight_grad_parts(A_prev, Ds[l], dWs[l], scales[l], blas, tmp, nz, n_parts)
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
@@ -262,13 +260,13 @@ def _add_weight_grad_parts(A, dZ, dW, scale, blas, tmp, nz, n_parts):
                 add_weight_grad(A, dZ, dW, scale, nz[t], k0, k1)
         return
     if n_parts == 1:
-        partial_weight_grad(A, dZ, weight_grad_block(tmp, 0, fan_in, fan_out))
+        partial_weight_grad(A, dZ, weight_grad_block(tmp, np.int64(0), fan_in, fan_out))
         add_partial_sums(tmp, n_parts, dW, scale, *_part(0, n_parts, fan_in))
         return
     c = A.shape[0]
     for t in prange(n_parts):
         r0, r1 = _part(t, n_parts, c)
-        partial_weight_grad(A[r0:r1], dZ[r0:r1], weight_grad_block(tmp, t, fan_in, fan_out))
+        partial_weight_grad(A[r0:r1], dZ[r0:r1], weight_grad_block(tmp, np.int64(t), fan_in, fan_out))
     for t in prange(n_parts):
         k0, k1 = _part(t, n_parts, fan_in)
         add_partial_sums(tmp, n_parts, dW, scale, k0, k1)
@@ -302,12 +300,12 @@ def batch_end(start, n, batch_size, merge_single):
 
 @njit(**KERNEL)
 def batch_pass(params, grads, scales, layout, act_params, X, T, rows, loss_code, train, key, ws, full, plan, stats,
-               errors, first_dW):
+               errors):
     """grads of layer l += scales[l] * gradient of the summed loss over X[rows]; returns the summed loss.
 
     ``full``: unit_views for a whole chunk, prepared once by the caller. ``stats``: the
     moving batch-norm statistics to update, or empty. ``errors``: per-example losses to
-    record, or empty. first_dW=False leaves out the first layer's dW (lazy online rules).
+    record, or empty.
     """
     chunk, use_blas, n_parts = plan.chunk, plan.use_blas, plan.n_parts
     L = layout.shape[0]
@@ -324,7 +322,7 @@ def batch_pass(params, grads, scales, layout, act_params, X, T, rows, loss_code,
             _activation_backward_parts(dZ, Z, A, code, act_params[L - 1, 0], act_params[L - 1, 1],
                                        params[2][L - 1], grads[2][L - 1], scales[L - 1], train, key, L - 1, r, n_parts)
         _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, r, ws.tmp, ws.nz,
-                        n_parts, first_dW, ws.bn)
+                        n_parts, ws.bn)
     return total
 
 
@@ -360,7 +358,7 @@ def train_epoch(theta, grad, state, stats, layout, act_params, X, T, order, batc
         if not fused:
             grad[:] = 0.0
         total += batch_pass(params, grads, scales, layout, act_params, X, T, rows, loss_code, train, key, ws, full,
-                            plan, stats, errors, train)
+                            plan, stats, errors)
         if not fused:
             apply_update(rule, theta, grad, state, layout, lr[step], mom[step], t0 + step + 1)
         step += 1
@@ -378,7 +376,7 @@ def loss_and_grad(theta, grad, layout, act_params, plan, X, T, loss_code, train,
     n = X.shape[0]
     total = batch_pass(param_views(theta, layout), param_views(grad, layout), np.full(layout.shape[0], 1.0 / n), layout,
                        act_params, X, T, rows, loss_code, train, key, ws, unit_views(ws, layout, plan.chunk, plan.chunk),
-                       plan, theta[:0], np.empty(0), runtime_bool(True, n))
+                       plan, theta[:0], np.empty(0))
     return total / n
 
 

@@ -13,7 +13,7 @@ import numpy as np
 # Seconds to compile each top-level kernel with what it calls, measured by
 # bench/bench_first_run.py (empty cache, 2 threads, Xeon 2.8 GHz). Kernels share callees,
 # so the sum over-states a little: an estimate, said as "about".
-COMPILE_SECONDS = {"forward": 12, "train_epoch": 12, "lazy_epoch": 11, "sgd_online_epoch": 3}
+COMPILE_SECONDS = {"forward": 11, "train_epoch": 11, "lazy_epoch": 5, "sgd_online_epoch": 4}
 
 _announced = set()  # (kernel, dtype) pairs already announced in this process
 

@@ -127,7 +127,8 @@ def main():
     p.add_argument("--threads", type=int, nargs="+", default=[1])
     p.add_argument("--runs", type=int, default=3, help="independent runs of the whole table (ranges)")
     p.add_argument("--n", type=int, default=20000, help="training examples per epoch (fastnn)")
-    p.add_argument("--n-torch-online", type=int, default=4000, help="examples per online epoch for PyTorch (it is slow)")
+    p.add_argument("--n-torch-online", type=int, default=4000,
+                   help="examples per online epoch for PyTorch (it is slow)")
     p.add_argument("--repeat", type=int, default=3, help="timed epochs per figure (median)")
     a = p.parse_args()
     try:

@@ -80,7 +80,8 @@ def test_weight_decay_online_matches_the_reference(weight_decay):
             np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("opt", [fastnn.optimizers.SGD(momentum=0.7), fastnn.optimizers.SGD(momentum=0.6, nesterov=True),
+@pytest.mark.parametrize("opt", [fastnn.optimizers.SGD(momentum=0.7),
+                                 fastnn.optimizers.SGD(momentum=0.6, nesterov=True),
                                  fastnn.optimizers.RMSprop(rho=0.8, eps=1e-6),
                                  fastnn.optimizers.DeltaBarDelta(increase=0.1, decrease=0.8, smoothing=0.5)],
                          ids=lambda o: repr(o))
@@ -93,8 +94,8 @@ def test_lazy_rules_match_the_reference(opt):
     net.fit(X, y, mode="online", epochs=3, lr=0.05, shuffle=False, optimizer=opt)
     grad_fn = lambda w, Xb, Tb: reference.loss_and_grads(net, w, Xb, Tb)
     hp = {k: getattr(opt, k) for k in opt.get_config() if k != "name"}
-    expected, state = reference.train(w0, grad_fn, X, np.eye(3)[y], [np.arange(len(X))] * 3, 1, 0.05, type(opt).__name__,
-                                      hp, return_state=True)
+    expected, state = reference.train(w0, grad_fn, X, np.eye(3)[y], [np.arange(len(X))] * 3, 1, 0.05,
+                                      type(opt).__name__, hp, return_state=True)
     for got, want in zip(net.get_weights(), expected):
         for name in want:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)

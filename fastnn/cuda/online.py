@@ -232,12 +232,13 @@ def _lazy_first_layer(rule, hp, theta, state, layout, eta, mu, t, D, indptr, ind
 def train_online_kernel(theta, grad, state, layout, act_params, indptr, indices, values, T, order, lr, mom, rule, hp,
                         weight_decay, layer_scale, t0, loss_code, fused, key, errors, lazy, last, factors, Z,
                         A, D, out):
-    """One online epoch over the examples order (twin of kernels.online.sgd_online_epoch and
-    kernels.lazy.lazy_epoch; the CPU takes its general epoch for what they leave out) in one block. The inputs: example i's non-zeros are values[indptr[i]:indptr[i + 1]]
-    at columns indices[...] (ascending). Z, A, D: (1, units) scratch; grad: zeros, left zero
-    (unused when fused: plain SGD). lazy: the first layer's rows are updated lazily (last[k]: the
-    update row k has seen, t0 on entry; factors: kernels.lazy.idle_factors). out[0] = the
-    summed loss, out[1] = the number of updates; stops after the update whose loss overflows."""
+    """One online epoch over the examples order in one block (twin of kernels.online.sgd_online_epoch
+    and kernels.lazy.lazy_epoch; for what they leave out the CPU takes its general epoch). The
+    inputs: example i's non-zeros are values[indptr[i]:indptr[i + 1]] at columns indices[...]
+    (ascending). Z, A, D: (1, units) scratch; grad: zeros, left zero (unused when fused: plain
+    SGD). lazy: the first layer's rows are updated lazily (last[k]: the update row k has seen, t0
+    on entry; factors: kernels.lazy.idle_factors). out[0] = the summed loss, out[1] = the number
+    of updates; stops after the update whose loss overflows."""
     tid, nt = cuda.threadIdx.x, cuda.blockDim.x
     L = layout.shape[0]
     target = theta if fused else grad

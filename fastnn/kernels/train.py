@@ -12,7 +12,8 @@ import numpy as np
 from numba import njit, prange
 
 from .activations import PRELU, activate, activation_backward
-from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forward, backprop_input, partial_weight_grad, weight_grad_block
+from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forward, backprop_input, \
+    partial_weight_grad, weight_grad_block
 from .batchnorm import batch_norm_backward, batch_norm_forward, merge_moments, update_moving_averages
 from .layout import ACT, ALPHA_OFF, B_OFF, BN_EPS, BN_MOMENTUM, FAN_IN, FAN_OUT, GAMMA_OFF, STAT_OFF, UNIT_OFF, W_OFF
 from .losses import MSE, output_delta
@@ -374,9 +375,9 @@ def loss_and_grad(theta, grad, layout, act_params, plan, X, T, loss_code, train,
     rows = np.arange(X.shape[0])
     grad[:] = 0.0
     n = X.shape[0]
+    full = unit_views(ws, layout, plan.chunk, plan.chunk)
     total = batch_pass(param_views(theta, layout), param_views(grad, layout), np.full(layout.shape[0], 1.0 / n), layout,
-                       act_params, X, T, rows, loss_code, train, key, ws, unit_views(ws, layout, plan.chunk, plan.chunk),
-                       plan, theta[:0], np.empty(0))
+                       act_params, X, T, rows, loss_code, train, key, ws, full, plan, theta[:0], np.empty(0))
     return total / n
 
 

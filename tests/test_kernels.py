@@ -143,3 +143,29 @@ def test_fast_exp_against_numpy():
     assert np.max(np.abs(got / np.exp(x) - 1)) < 1e-15
     assert fast_exp(-1e6) > 0.0 and np.isfinite(fast_exp(1e6))  # clamped, never 0 or inf
     assert np.isnan(fast_exp(np.nan))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_affine_and_weight_grad_against_numpy(dtype):
+    """The first layer's sparse products read the chunk's rows where they lie in X (shuffled,
+    one all-zero row); the weight gradient over any input range [k0, k1) uses the lists the
+    forward pass made."""
+    from fastnn.kernels.dense import sparse_affine, sparse_weight_grad
+    rng = np.random.default_rng(6)
+    X = (rng.normal(size=(12, 9)) * (rng.random((12, 9)) < 0.3)).astype(dtype)
+    X[4] = 0.0
+    rows = np.array([7, 4, 0, 11, 3])
+    W, b = rng.normal(size=(9, 6)).astype(dtype), rng.normal(size=6).astype(dtype)
+    dZ = rng.normal(size=(rows.size, 6)).astype(dtype)
+    Z = np.empty((rows.size, 6), dtype)
+    lists, counts = np.full((rows.size, 9), -1, np.int64), np.empty(rows.size, np.int64)
+    sparse_affine(X, rows, W, b, Z, lists, counts)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(Z, X[rows] @ W + b, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(counts, np.count_nonzero(X[rows], axis=1))
+    for k0, k1 in [(0, 9), (0, 4), (4, 9), (3, 3)]:
+        dW = W.copy()
+        sparse_weight_grad(X, rows, lists, counts, dZ, dW, -0.5, k0, k1)
+        want = W.copy()
+        want[k0:k1] -= 0.5 * (X[rows].T @ dZ)[k0:k1]
+        np.testing.assert_allclose(dW, want, rtol=tol, atol=tol)

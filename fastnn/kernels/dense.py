@@ -3,7 +3,8 @@
 Two implementations of each product, chosen per layer by the caller:
 - row loops over the non-zero inputs only: for one example (online learning) and for sparse
   inputs such as MNIST (about 80% zeros, or ReLU outputs) they do only the work the non-zeros
-  need;
+  need. A sparse first layer reads its rows where they lie in X (no gather) and lists each
+  row's non-zeros once per batch, for the forward product and the weight gradient;
 - BLAS (``np.dot`` with an output array, no allocation) for dense mini-batches.
 
 The row loops are written once, on flat arrays and offsets (``*_row``), for the chunk loops here
@@ -138,6 +139,36 @@ def affine_forward(A, W, b, Z, use_blas, nz):
     zero = np.int64(0)
     for r in range(B):
         affine_row(A_, r * fan_in, fan_in, W_, zero, b, zero, Z_, r * fan_out, fan_out, nz)
+
+
+@njit(**KERNEL, fastmath=_FAST)
+def sparse_affine(X, rows, W, b, Z, lists, counts):
+    """Z = X[rows] @ W + b over each row's non-zero inputs, read where they lie in X (no gather);
+    row r's non-zeros go to lists[r, :counts[r]] for its weight gradient (sparse_weight_grad)."""
+    n_in, n_out = W.shape
+    X_, W_, Z_ = X.reshape(X.size), W.reshape(W.size), Z.reshape(Z.size)
+    zero = np.int64(0)
+    for r in range(rows.size):
+        x0 = rows[r] * n_in
+        counts[r] = nonzeros_at(X_, x0, n_in, lists[r])
+        affine_nz_row(X_, x0, lists[r], counts[r], W_, zero, b, zero, Z_, r * n_out, n_out)
+
+
+@njit(**KERNEL, fastmath=_FAST)
+def sparse_weight_grad(X, rows, lists, counts, dZ, dW, scale, k0, k1):
+    """dW[k0:k1] += scale * (X[rows].T @ dZ)[k0:k1] over the non-zeros that sparse_affine listed:
+    each input row is scanned once per batch, not once per pass. Threads own row ranges [k0, k1)."""
+    n_in, n_out = dW.shape
+    X_, dZ_, dW_ = X.reshape(X.size), dZ.reshape(dZ.size), dW.reshape(dW.size)
+    for r in range(rows.size):
+        nz, m = lists[r], counts[r]  # ascending: a thread's inputs are one run of the list
+        q0 = 0
+        while q0 < m and nz[q0] < k0:  # a plain loop: np.searchsorted compiles for seconds
+            q0 += 1
+        q1 = q0
+        while q1 < m and nz[q1] < k1:
+            q1 += 1
+        outer_nz_row(X_, rows[r] * n_in, nz[q0:], q1 - q0, dZ_, r * n_out, n_out, dW_, np.int64(0), scale)
 
 
 @njit(**KERNEL, fastmath=_FAST)

@@ -13,7 +13,7 @@ from numba import njit, prange
 
 from .activations import PRELU, activate, activation_backward
 from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forward, backprop_input, \
-    partial_weight_grad, weight_grad_block
+    partial_weight_grad, sparse_affine, sparse_weight_grad, weight_grad_block
 from .batchnorm import batch_norm_backward, batch_norm_forward, merge_moments, update_moving_averages
 from .layout import ACT, ALPHA_OFF, B_OFF, BN_EPS, BN_MOMENTUM, FAN_IN, FAN_OUT, GAMMA_OFF, STAT_OFF, UNIT_OFF, W_OFF
 from .losses import MSE, output_delta
@@ -44,10 +44,13 @@ def _units(buf, layout, l, c, chunk):
 
 class Workspace(NamedTuple):
     """Scratch for one chunk of ``chunk`` rows, made once per fit (per call of the other
-    kernels): the inputs X0, the net inputs Z, outputs A and deltas dZ of every layer's units,
-    per thread a block of BLAS dW products (tmp) and a non-zero index list (nz), and for
-    batch norm x_hat (Xh), the batch statistics (bn) and the zero bias of its affine pass."""
+    kernels): the gathered inputs X0 (a dense first layer) or each row's non-zero inputs (lists,
+    counts: a sparse one, read in place), the net inputs Z, outputs A and deltas dZ of every
+    layer's units, per thread a block of BLAS dW products (tmp) and a non-zero index list (nz),
+    and for batch norm x_hat (Xh), the batch statistics (bn) and the zero bias of its affine pass."""
     X0: np.ndarray
+    lists: np.ndarray
+    counts: np.ndarray
     Z: np.ndarray
     A: np.ndarray
     dZ: np.ndarray
@@ -75,7 +78,10 @@ def workspace(theta, layout, n_in, plan):
             tmp_size = max(tmp_size, layout[l, FAN_IN] * layout[l, FAN_OUT])
     tmp_size *= n_parts  # one block of partial BLAS products per thread
     f = theta.dtype
-    return Workspace(np.empty(chunk * n_in, f), np.empty(chunk * units, f), np.empty(chunk * units, f),
+    dense_in = use_blas[0] != 0
+    return Workspace(np.empty(chunk * n_in if dense_in else 0, f),
+                     np.empty((0 if dense_in else chunk, n_in), np.int64), np.empty(chunk, np.int64),
+                     np.empty(chunk * units, f), np.empty(chunk * units, f),
                      np.empty(chunk * units, f), np.empty(tmp_size, f), np.empty((n_parts, max_fan_in), np.int64),
                      np.empty(chunk * units if has_bn else 0, f), np.empty((3, units if has_bn else 0), np.float64),
                      np.zeros(units if has_bn else 0, f))
@@ -125,7 +131,7 @@ def unit_views(ws, layout, c, chunk):
     X0, Zb, Ab, dZb, Xhb = ws.X0, ws.Z, ws.A, ws.dZ, ws.Xh
     L = layout.shape[0]
     n_in = layout[0, FAN_IN]
-    A_in = X0[: c * n_in].reshape(c, n_in)
+    A_in = X0[: c * n_in].reshape(c, n_in) if X0.size > 0 else X0.reshape(0, n_in)  # empty: sparse_affine
     Zs = [_units(Zb, layout, l, c, chunk) for l in range(L)]
     As = [_units(Ab, layout, l, c, chunk) for l in range(L)]
     Ds = [_units(dZb, layout, l, c, chunk) for l in range(L)]
@@ -154,19 +160,25 @@ def _gather(X, rows, A_in):
 
 
 @njit(**KERNEL)
-def forward_chunk(params, units, layout, act_params, use_blas, X, rows, train, key, nz, n_parts, bn, stats, zero_b):
+def forward_chunk(params, units, layout, act_params, plan, X, rows, train, key, ws, stats):
     """Forward pass of examples X[rows] into the unit views (inputs, Z and A of every layer).
 
-    Batch-norm layers normalise with the statistics of these rows (the whole batch); when
-    ``stats`` is not empty (training) their moving averages take a step.
+    A dense first layer gathers the rows; a sparse one reads their non-zeros in X and lists
+    them in ws for the backward pass. Batch-norm layers normalise with the statistics of these
+    rows (the whole batch); when ``stats`` is not empty (training) their moving averages take a step.
     """
+    use_blas, n_parts, bn = plan.use_blas, plan.n_parts, ws.bn
     Ws, bs, alphas, gammas = params
     A_in, Zs, As, _, Xhs = units
-    _gather_parts(X, rows, A_in, n_parts)
+    if use_blas[0]:
+        _gather_parts(X, rows, A_in, n_parts)
     for l in range(layout.shape[0]):
-        A = A_in if l == 0 else As[l - 1]
         norm = layout[l, GAMMA_OFF] >= 0
-        _affine_parts(A, Ws[l], zero_b[: layout[l, FAN_OUT]] if norm else bs[l], Zs[l], use_blas[l] != 0, nz, n_parts)
+        b = ws.zero_b[: layout[l, FAN_OUT]] if norm else bs[l]
+        if l == 0 and not use_blas[0]:
+            _sparse_affine_parts(X, rows, Ws[0], b, Zs[0], ws.lists, ws.counts, n_parts)
+        else:
+            _affine_parts(A_in if l == 0 else As[l - 1], Ws[l], b, Zs[l], use_blas[l] != 0, ws.nz, n_parts)
         if norm:
             u0 = layout[l, UNIT_OFF]
             batch_norm_forward(Zs[l], Xhs[l], gammas[l], bs[l], act_params[l, BN_EPS], bn, u0)
@@ -186,6 +198,17 @@ def _affine_parts(A, W, b, Z, blas, nz, n_parts):
         for t in prange(n_parts):
             r0, r1 = _part(t, n_parts, c)
             affine_forward(A[r0:r1], W, b, Z[r0:r1], blas, nz[t])
+
+
+@njit(**KERNEL, parallel=_PARALLEL)
+def _sparse_affine_parts(X, rows, W, b, Z, lists, counts, n_parts):
+    """sparse_affine (a sparse first layer) over row parts."""
+    if n_parts == 1:
+        sparse_affine(X, rows, W, b, Z, lists, counts)
+    else:
+        for t in prange(n_parts):
+            r0, r1 = _part(t, n_parts, rows.size)
+            sparse_affine(X, rows[r0:r1], W, b, Z[r0:r1], lists[r0:r1], counts[r0:r1])
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
@@ -224,10 +247,10 @@ def _backprop_input_parts(dZ, W, dA, blas, n_parts):
 
 
 @njit(**KERNEL)
-def _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, rows, tmp, nz, n_parts,
-                    bn):
+def _backward_chunk(params, grads, scales, units, layout, act_params, plan, X, rows, train, key, ws):
     """Backpropagate the output deltas; grads of layer l += scales[l] * its gradient (each W is
     used before it moves)."""
+    use_blas, n_parts, bn = plan.use_blas, plan.n_parts, ws.bn
     Ws, _, alphas, gammas = params
     dWs, dbs, dalphas, dgammas = grads
     A_in, Zs, As, Ds, Xhs = units
@@ -241,10 +264,24 @@ def _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, 
             p1, p2 = act_params[l - 1, 0], act_params[l - 1, 1]
             _activation_backward_parts(Ds[l - 1], Zs[l - 1], As[l - 1], layout[l - 1, ACT], p1, p2, alphas[l - 1],
                                        dalphas[l - 1], scales[l - 1], train, key, l - 1, rows, n_parts)
-        A_prev = A_in if l == 0 else As[l - 1]
         if not norm:
             add_bias_grad(Ds[l], dbs[l], scales[l])
-        _add_weight_grad_parts(A_prev, Ds[l], dWs[l], scales[l], blas, tmp, nz, n_parts)
+        if l == 0 and not blas:
+            _sparse_weight_grad_parts(X, rows, ws.lists, ws.counts, Ds[0], dWs[0], scales[0], n_parts)
+        else:
+            _add_weight_grad_parts(A_in if l == 0 else As[l - 1], Ds[l], dWs[l], scales[l], blas, ws.tmp, ws.nz,
+                                   n_parts)
+
+
+@njit(**KERNEL, parallel=_PARALLEL)
+def _sparse_weight_grad_parts(X, rows, lists, counts, dZ, dW, scale, n_parts):
+    """sparse_weight_grad (a sparse first layer), each thread owning the rows k of dW in its part."""
+    if n_parts == 1:
+        sparse_weight_grad(X, rows, lists, counts, dZ, dW, scale, np.int64(0), dW.shape[0])
+    else:
+        for t in prange(n_parts):
+            k0, k1 = _part(t, n_parts, dW.shape[0])
+            sparse_weight_grad(X, rows, lists, counts, dZ, dW, scale, k0, k1)
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
@@ -308,22 +345,20 @@ def batch_pass(params, grads, scales, layout, act_params, X, T, rows, loss_code,
     moving batch-norm statistics to update, or empty. ``errors``: per-example losses to
     record, or empty.
     """
-    chunk, use_blas, n_parts = plan.chunk, plan.use_blas, plan.n_parts
+    chunk, n_parts = plan.chunk, plan.n_parts
     L = layout.shape[0]
     code = layout[L - 1, ACT]
     total = 0.0
     for c0 in range(0, rows.size, chunk):
         r = rows[c0 : c0 + chunk]
         units = _chunk_units(ws, full, layout, r.size, chunk)
-        forward_chunk(params, units, layout, act_params, use_blas, X, r, train, key, ws.nz, n_parts, ws.bn, stats,
-                      ws.zero_b)
+        forward_chunk(params, units, layout, act_params, plan, X, r, train, key, ws, stats)
         Z, A, dZ = units[1][L - 1], units[2][L - 1], units[3][L - 1]
         total += _output_delta_parts(Z, A, T, r, loss_code, code, dZ, n_parts, errors)
         if loss_code == MSE:
             _activation_backward_parts(dZ, Z, A, code, act_params[L - 1, 0], act_params[L - 1, 1],
                                        params[2][L - 1], grads[2][L - 1], scales[L - 1], train, key, L - 1, r, n_parts)
-        _backward_chunk(params, grads, scales, units, layout, act_params, use_blas, train, key, r, ws.tmp, ws.nz,
-                        n_parts, ws.bn)
+        _backward_chunk(params, grads, scales, units, layout, act_params, plan, X, r, train, key, ws)
     return total
 
 
@@ -385,8 +420,8 @@ def loss_and_grad(theta, grad, layout, act_params, plan, X, T, loss_code, train,
 def _inference_chunk(params, ws, full, layout, act_params, plan, X, rows):
     """Inference forward pass of X[rows] (a chunk); returns its unit views."""
     units = _chunk_units(ws, full, layout, rows.size, plan.chunk)
-    forward_chunk(params, units, layout, act_params, plan.use_blas, X, rows, runtime_bool(False, rows.size),
-                  np.uint64(0), ws.nz, plan.n_parts, ws.bn, ws.Z[:0], ws.zero_b)  # no moving statistics to update
+    forward_chunk(params, units, layout, act_params, plan, X, rows, runtime_bool(False, rows.size), np.uint64(0), ws,
+                  ws.Z[:0])  # no moving statistics to update
     return units
 
 

@@ -3,8 +3,8 @@
 Two implementations of each product, chosen per layer by the caller:
 - row loops over the non-zero inputs only: for one example (online learning) and for sparse
   inputs such as MNIST (about 80% zeros, or ReLU outputs) they do only the work the non-zeros
-  need. A sparse first layer reads its rows where they lie in X (no gather) and lists each
-  row's non-zeros once per batch, for the forward product and the weight gradient;
+  need. On a batch each row's non-zeros are listed once, where the row lies (in the data
+  itself for a first layer: no gather), for the forward product and the weight gradient;
 - BLAS (``np.dot`` with an output array, no allocation) for dense mini-batches.
 
 The row loops are written once, on flat arrays and offsets (``*_row``), for the chunk loops here
@@ -125,26 +125,19 @@ def scale_rows(W, w0, n_out, rows, m, factor):
 
 
 @njit(**KERNEL, fastmath=_FAST)
-def affine_forward(A, W, b, Z, use_blas, nz):
-    """Z = A @ W + b (overwrites Z); nz is int64 scratch of length fan_in."""
-    B, fan_in = A.shape
-    fan_out = W.shape[1]
-    if use_blas:
-        np.dot(A, W, Z)
-        for r in range(B):
-            for j in range(fan_out):
-                Z[r, j] += b[j]
-        return
-    A_, W_, Z_ = A.reshape(A.size), W.reshape(W.size), Z.reshape(Z.size)  # flat views, once per call
-    zero = np.int64(0)
-    for r in range(B):
-        affine_row(A_, r * fan_in, fan_in, W_, zero, b, zero, Z_, r * fan_out, fan_out, nz)
+def affine_forward(A, W, b, Z):
+    """Z = A @ W + b by BLAS (overwrites Z)."""
+    np.dot(A, W, Z)
+    for r in range(A.shape[0]):
+        for j in range(W.shape[1]):
+            Z[r, j] += b[j]
 
 
 @njit(**KERNEL, fastmath=_FAST)
 def sparse_affine(X, rows, W, b, Z, lists, counts):
-    """Z = X[rows] @ W + b over each row's non-zero inputs, read where they lie in X (no gather);
-    row r's non-zeros go to lists[r, :counts[r]] for its weight gradient (sparse_weight_grad)."""
+    """Z = X[rows] @ W + b over each row's non-zero inputs, read where they lie in X (the data for
+    a first layer: no gather; the layer below's outputs for the others); row r's non-zeros go to
+    lists[r, :counts[r]] for its weight gradient (sparse_weight_grad)."""
     n_in, n_out = W.shape
     X_, W_, Z_ = X.reshape(X.size), W.reshape(W.size), Z.reshape(Z.size)
     zero = np.int64(0)
@@ -157,7 +150,10 @@ def sparse_affine(X, rows, W, b, Z, lists, counts):
 @njit(**KERNEL, fastmath=_FAST)
 def sparse_weight_grad(X, rows, lists, counts, dZ, dW, scale, k0, k1):
     """dW[k0:k1] += scale * (X[rows].T @ dZ)[k0:k1] over the non-zeros that sparse_affine listed:
-    each input row is scanned once per batch, not once per pass. Threads own row ranges [k0, k1)."""
+    each input row is scanned once per batch, not once per pass. Threads own row ranges [k0, k1).
+
+    With dW a view into theta and scale = -lr / batch this *is* the SGD step, so plain SGD
+    never writes a gradient buffer."""
     n_in, n_out = dW.shape
     X_, dZ_, dW_ = X.reshape(X.size), dZ.reshape(dZ.size), dW.reshape(dW.size)
     for r in range(rows.size):
@@ -200,19 +196,6 @@ def add_bias_grad(dZ, db, scale):
     dZ_ = dZ.reshape(dZ.size)
     for r in range(dZ.shape[0]):
         add_scaled_row(db, np.int64(0), dZ_, r * m, m, scale)
-
-
-@njit(**KERNEL, fastmath=_FAST)
-def add_weight_grad(A, dZ, dW, scale, nz, k0, k1):
-    """dW[k0:k1] += scale * (A.T @ dZ)[k0:k1] by row loops over the non-zeros of A.
-
-    With dW a view into theta and scale = -lr / batch this *is* the SGD step, so online
-    learning never writes a gradient buffer. Threads own disjoint row ranges [k0, k1).
-    """
-    fan_in, fan_out = A.shape[1], dZ.shape[1]
-    A_, dZ_, dW_ = A.reshape(A.size), dZ.reshape(dZ.size), dW.reshape(dW.size)
-    for r in range(A.shape[0]):
-        outer_row(A_, r * fan_in + k0, k1 - k0, dZ_, r * fan_out, fan_out, dW_, k0 * fan_out, scale, nz)
 
 
 @njit(**KERNEL)

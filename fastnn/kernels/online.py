@@ -97,7 +97,7 @@ def buffers(theta, layout, ws):
     L = layout.shape[0]
     u0, m = layout[L - 1, UNIT_OFF], layout[L - 1, FAN_OUT]
     z, a, d = ws.Z, ws.A, ws.dZ
-    return Buffers(z, a, d, ws.nz[0], z[u0 : u0 + m].reshape(1, m), a[u0 : u0 + m].reshape(1, m),
+    return Buffers(z, a, d, ws.nz, z[u0 : u0 + m].reshape(1, m), a[u0 : u0 + m].reshape(1, m),
                    d[u0 : u0 + m].reshape(1, m), theta[:0])
 
 

@@ -12,8 +12,8 @@ import numpy as np
 from numba import njit, prange
 
 from .activations import PRELU, activate, activation_backward
-from .dense import add_bias_grad, add_partial_sums, add_weight_grad, affine_forward, backprop_input, \
-    partial_weight_grad, sparse_affine, sparse_weight_grad, weight_grad_block
+from .dense import add_bias_grad, add_partial_sums, affine_forward, backprop_input, partial_weight_grad, \
+    sparse_affine, sparse_weight_grad, weight_grad_block
 from .batchnorm import batch_norm_backward, batch_norm_forward, merge_moments, update_moving_averages
 from .layout import ACT, ALPHA_OFF, B_OFF, BN_EPS, BN_MOMENTUM, FAN_IN, FAN_OUT, GAMMA_OFF, STAT_OFF, UNIT_OFF, W_OFF
 from .losses import MSE, output_delta
@@ -44,13 +44,16 @@ def _units(buf, layout, l, c, chunk):
 
 class Workspace(NamedTuple):
     """Scratch for one chunk of ``chunk`` rows, made once per fit (per call of the other
-    kernels): the gathered inputs X0 (a dense first layer) or each row's non-zero inputs (lists,
-    counts: a sparse one, read in place), the net inputs Z, outputs A and deltas dZ of every
-    layer's units, per thread a block of BLAS dW products (tmp) and a non-zero index list (nz),
-    and for batch norm x_hat (Xh), the batch statistics (bn) and the zero bias of its affine pass."""
+    kernels): the gathered inputs X0 (a BLAS first layer), the net inputs Z, outputs A and
+    deltas dZ of every layer's units, per thread a block of BLAS dW products (tmp), one
+    example's non-zero index list (nz: the online kernels), for each row-loop layer l the
+    non-zero inputs of each row (lists[l, r, :counts[l, r]]) and the row numbers 0, 1, .. of
+    its inputs (ident), and for batch norm x_hat (Xh), the batch statistics (bn) and the zero
+    bias of its affine pass."""
     X0: np.ndarray
     lists: np.ndarray
     counts: np.ndarray
+    ident: np.ndarray
     Z: np.ndarray
     A: np.ndarray
     dZ: np.ndarray
@@ -78,11 +81,13 @@ def workspace(theta, layout, n_in, plan):
             tmp_size = max(tmp_size, layout[l, FAN_IN] * layout[l, FAN_OUT])
     tmp_size *= n_parts  # one block of partial BLAS products per thread
     f = theta.dtype
-    dense_in = use_blas[0] != 0
-    return Workspace(np.empty(chunk * n_in if dense_in else 0, f),
-                     np.empty((0 if dense_in else chunk, n_in), np.int64), np.empty(chunk, np.int64),
-                     np.empty(chunk * units, f), np.empty(chunk * units, f),
-                     np.empty(chunk * units, f), np.empty(tmp_size, f), np.empty((n_parts, max_fan_in), np.int64),
+    n_lists = 0  # row-loop layers come first (plan: none, the first or all): list planes 0..n_lists-1
+    while n_lists < L and not use_blas[n_lists]:
+        n_lists += 1
+    lists = np.empty((n_lists, chunk, max_fan_in), np.int64)
+    return Workspace(np.empty(chunk * n_in if use_blas[0] else 0, f), lists, np.empty((n_lists, chunk), np.int64),
+                     np.arange(chunk), np.empty(chunk * units, f), np.empty(chunk * units, f),
+                     np.empty(chunk * units, f), np.empty(tmp_size, f), np.empty(max_fan_in, np.int64),
                      np.empty(chunk * units if has_bn else 0, f), np.empty((3, units if has_bn else 0), np.float64),
                      np.zeros(units if has_bn else 0, f))
 
@@ -131,7 +136,7 @@ def unit_views(ws, layout, c, chunk):
     X0, Zb, Ab, dZb, Xhb = ws.X0, ws.Z, ws.A, ws.dZ, ws.Xh
     L = layout.shape[0]
     n_in = layout[0, FAN_IN]
-    A_in = X0[: c * n_in].reshape(c, n_in) if X0.size > 0 else X0.reshape(0, n_in)  # empty: sparse_affine
+    A_in = X0[: c * n_in].reshape(c, n_in) if X0.size > 0 else X0.reshape(0, n_in)  # empty: X read in place
     Zs = [_units(Zb, layout, l, c, chunk) for l in range(L)]
     As = [_units(Ab, layout, l, c, chunk) for l in range(L)]
     Ds = [_units(dZb, layout, l, c, chunk) for l in range(L)]
@@ -163,9 +168,10 @@ def _gather(X, rows, A_in):
 def forward_chunk(params, units, layout, act_params, plan, X, rows, train, key, ws, stats):
     """Forward pass of examples X[rows] into the unit views (inputs, Z and A of every layer).
 
-    A dense first layer gathers the rows; a sparse one reads their non-zeros in X and lists
-    them in ws for the backward pass. Batch-norm layers normalise with the statistics of these
-    rows (the whole batch); when ``stats`` is not empty (training) their moving averages take a step.
+    A BLAS first layer gathers the rows; a row-loop one reads their non-zeros where they lie
+    in X. Row-loop layers list each row's non-zeros in ws for the backward pass. Batch-norm
+    layers normalise with the statistics of these rows (the whole batch); when ``stats`` is not
+    empty (training) their moving averages take a step.
     """
     use_blas, n_parts, bn = plan.use_blas, plan.n_parts, ws.bn
     Ws, bs, alphas, gammas = params
@@ -175,10 +181,8 @@ def forward_chunk(params, units, layout, act_params, plan, X, rows, train, key, 
     for l in range(layout.shape[0]):
         norm = layout[l, GAMMA_OFF] >= 0
         b = ws.zero_b[: layout[l, FAN_OUT]] if norm else bs[l]
-        if l == 0 and not use_blas[0]:
-            _sparse_affine_parts(X, rows, Ws[0], b, Zs[0], ws.lists, ws.counts, n_parts)
-        else:
-            _affine_parts(A_in if l == 0 else As[l - 1], Ws[l], b, Zs[l], use_blas[l] != 0, ws.nz, n_parts)
+        A, A_rows = _layer_input(A_in, As, X, rows, ws, use_blas, l)
+        _affine_parts(A, A_rows, Ws[l], b, Zs[l], use_blas[l] != 0, ws.lists, ws.counts, l, n_parts)
         if norm:
             u0 = layout[l, UNIT_OFF]
             batch_norm_forward(Zs[l], Xhs[l], gammas[l], bs[l], act_params[l, BN_EPS], bn, u0)
@@ -189,26 +193,33 @@ def forward_chunk(params, units, layout, act_params, plan, X, rows, train, key, 
                         rows, n_parts)
 
 
-@njit(**KERNEL, parallel=_PARALLEL)
-def _affine_parts(A, W, b, Z, blas, nz, n_parts):
-    if n_parts == 1:
-        affine_forward(A, W, b, Z, blas, nz[0])
-    else:
-        c = A.shape[0]
-        for t in prange(n_parts):
-            r0, r1 = _part(t, n_parts, c)
-            affine_forward(A[r0:r1], W, b, Z[r0:r1], blas, nz[t])
+@njit(**KERNEL, inline="always")
+def _layer_input(A_in, As, X, rows, ws, use_blas, l):
+    """Layer l's inputs as (array, rows of it): the gathered batch (a BLAS first layer), the
+    data itself (a row-loop first layer) or the layer below's outputs."""
+    if l > 0:
+        return As[l - 1], ws.ident[: rows.size]
+    return (A_in, ws.ident[: rows.size]) if use_blas[0] else (X, rows)
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
-def _sparse_affine_parts(X, rows, W, b, Z, lists, counts, n_parts):
-    """sparse_affine (a sparse first layer) over row parts."""
+def _affine_parts(A, rows, W, b, Z, blas, lists, counts, l, n_parts):
+    """Z = A[rows] @ W + b over row parts: by BLAS (A holds exactly these rows), or by row
+    loops over each row's non-zeros, listed in lists[l] / counts[l]."""
     if n_parts == 1:
-        sparse_affine(X, rows, W, b, Z, lists, counts)
+        _affine_part(A, rows, W, b, Z, blas, lists[l], counts[l], np.int64(0), rows.size)
     else:
         for t in prange(n_parts):
             r0, r1 = _part(t, n_parts, rows.size)
-            sparse_affine(X, rows[r0:r1], W, b, Z[r0:r1], lists[r0:r1], counts[r0:r1])
+            _affine_part(A, rows, W, b, Z, blas, lists[l], counts[l], r0, r1)
+
+
+@njit(**KERNEL, inline="always")
+def _affine_part(A, rows, W, b, Z, blas, lists, counts, r0, r1):
+    if blas:
+        affine_forward(A[r0:r1], W, b, Z[r0:r1])
+    else:
+        sparse_affine(A, rows[r0:r1], W, b, Z[r0:r1], lists[r0:r1], counts[r0:r1])
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
@@ -266,36 +277,23 @@ def _backward_chunk(params, grads, scales, units, layout, act_params, plan, X, r
                                        dalphas[l - 1], scales[l - 1], train, key, l - 1, rows, n_parts)
         if not norm:
             add_bias_grad(Ds[l], dbs[l], scales[l])
-        if l == 0 and not blas:
-            _sparse_weight_grad_parts(X, rows, ws.lists, ws.counts, Ds[0], dWs[0], scales[0], n_parts)
-        else:
-            _add_weight_grad_parts(A_in if l == 0 else As[l - 1], Ds[l], dWs[l], scales[l], blas, ws.tmp, ws.nz,
-                                   n_parts)
+        A, A_rows = _layer_input(A_in, As, X, rows, ws, use_blas, l)
+        _add_weight_grad_parts(A, A_rows, Ds[l], dWs[l], scales[l], blas, ws.tmp, ws.lists, ws.counts, l, n_parts)
 
 
 @njit(**KERNEL, parallel=_PARALLEL)
-def _sparse_weight_grad_parts(X, rows, lists, counts, dZ, dW, scale, n_parts):
-    """sparse_weight_grad (a sparse first layer), each thread owning the rows k of dW in its part."""
-    if n_parts == 1:
-        sparse_weight_grad(X, rows, lists, counts, dZ, dW, scale, np.int64(0), dW.shape[0])
-    else:
-        for t in prange(n_parts):
-            k0, k1 = _part(t, n_parts, dW.shape[0])
-            sparse_weight_grad(X, rows, lists, counts, dZ, dW, scale, k0, k1)
-
-
-@njit(**KERNEL, parallel=_PARALLEL)
-def _add_weight_grad_parts(A, dZ, dW, scale, blas, tmp, nz, n_parts):
-    """dW += scale * A.T @ dZ. Row loops: each thread owns rows k of dW. BLAS: each thread
-    multiplies its rows r of the chunk into its own block of tmp, then the blocks are summed."""
+def _add_weight_grad_parts(A, rows, dZ, dW, scale, blas, tmp, lists, counts, l, n_parts):
+    """dW += scale * A[rows].T @ dZ. Row loops: each thread owns rows k of dW and walks the
+    non-zeros that the forward pass listed in lists[l]. BLAS (A holds exactly these rows): each
+    thread multiplies its rows r of the chunk into its own block of tmp, then the blocks are summed."""
     fan_in, fan_out = dW.shape
     if not blas:
         if n_parts == 1:
-            add_weight_grad(A, dZ, dW, scale, nz[0], *_part(0, n_parts, fan_in))
+            sparse_weight_grad(A, rows, lists[l], counts[l], dZ, dW, scale, np.int64(0), fan_in)
         else:
             for t in prange(n_parts):
                 k0, k1 = _part(t, n_parts, fan_in)
-                add_weight_grad(A, dZ, dW, scale, nz[t], k0, k1)
+                sparse_weight_grad(A, rows, lists[l], counts[l], dZ, dW, scale, k0, k1)
         return
     if n_parts == 1:
         partial_weight_grad(A, dZ, weight_grad_block(tmp, np.int64(0), fan_in, fan_out))

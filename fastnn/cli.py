@@ -13,8 +13,12 @@ def main():
 
     Exit status: 0 on success; 2 for a usage error, which the input must fix (an option, or a
     data or model file that cannot be used); 1 for a failure that is not the input's (a full
-    disk, a file that could not be written).
+    disk, a file that could not be written); 3 when training diverged (what was saved is the
+    last model whose loss was sane).
     """
+
+
+DIVERGED = 3  # exit status of a training run whose loss diverged
 
 
 def _ints(ctx, param, value):
@@ -180,6 +184,21 @@ def _check_device(device):
 
 
 @contextlib.contextmanager
+def _threads(n):
+    """Numba's (and so fastnn's BLAS) threads for one command, n=None: as they are; restored
+    after, so that a command run in-process (a test, a notebook) leaves the setting alone."""
+    import numba
+
+    before = numba.get_num_threads()
+    if n is not None:
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+@contextlib.contextmanager
 def _bad_data():
     """A ValueError while training on --data: data that cannot train this network (test labels, widths)."""
     try:
@@ -233,29 +252,53 @@ def _check_writable(option, path, special_ok=False):
               help='A rate, or a schedule such as "search_then_converge:0.1,2000" or "adaptive:0.05".')
 @click.option("--optimizer", default=None, help="sgd, delta_bar_delta, rmsprop, adam or rprop.")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
-@click.option("--preprocess", default=None, help='e.g. "standardize" or "standardize,pca:0.95:whiten".')
+@click.option("--nesterov", is_flag=True, help="Nesterov's momentum (with --momentum).")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="L2 penalty on the weights (not the biases).")
+@click.option("--loss", type=click.Choice(["cross_entropy", "mse"]), default=None,
+              help="Default: cross_entropy after softmax or logistic outputs, mse otherwise.")
+@click.option("--early-stopping", type=click.IntRange(min=1), default=None, metavar="PATIENCE",
+              help="Stop after PATIENCE epochs without a new best validation loss (the training loss without "
+                   "--validation-split) and keep the best weights.")
+@click.option("--bn-statistics", type=click.Choice(["moving", "training_set"]), default="moving", show_default=True,
+              help="Batch norm at inference: moving averages, or the statistics of the whole training set.")
+@click.option("--preprocess", default=None,
+              help='Default: standardize (z-scores, kept in the model) unless every input already lies in [-1, 1] '
+                   '(such as pixels in [0, 1], whose zeros the first layer skips); "none"; or steps such as '
+                   '"standardize,pca:0.95:whiten".')
 @click.option("--order", default=None, help="shuffle, sequential, interleave, balanced or emphasis.")
 @click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @click.option("--save", type=click.Path(dir_okay=False), default=None, help="Write the model here (.npz).")
+@click.option("--log", type=click.Path(dir_okay=False), default=None,
+              help="Write the history, one CSV row per epoch (loss, validation, rate, seconds).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads for Numba and BLAS (default: Numba's setting, NUMBA_NUM_THREADS).")
+@click.option("--quiet", is_flag=True, help="No line per epoch.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Train on the CPU or on an NVIDIA GPU (needs fastnn[cuda]).")
-def train(**kw):
+def train(quiet, **kw):
     """Train a network on your data; one line per epoch; Ctrl-C stops after the epoch (and saves)."""
     from . import commands
 
     _check_writable("--save", kw["save"])  # a model written to /dev/stdout or /dev/full would be lost
+    _check_writable("--log", kw["log"], special_ok=True)
     _check_device(kw["device"])
-    with _errors(kw["save"]):
-        net, test = commands.train(**kw, echo=lambda line: click.echo(line, err=True))
-    if net.diverged_:
-        click.echo("training diverged: the latest weights whose loss was sane were kept; lower --lr "
-                   "(and scale regression targets)", err=True)
+    echo = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+    with _errors(kw["save"]), _threads(kw.pop("threads")):
+        net, test = commands.train(**kw, echo=echo)
     if test:
         click.echo("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
     if kw["save"]:
         click.echo(f"saved {kw['save']}")
+    if net.diverged_:
+        click.echo("training diverged: the latest weights whose loss was sane were kept" +
+                   (" and saved" if kw["save"] else "") + "; lower --lr", err=True)
+        sys.exit(DIVERGED)
+    advice = commands.trend_advice(net)
+    if advice and not quiet:
+        click.echo(advice, err=True)
 
 
 @main.command()

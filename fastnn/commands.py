@@ -16,6 +16,7 @@ import numpy as np
 
 from . import __version__, datasets, device, optimizers, preprocessing, sampling, specs
 from ._files import atomic_write
+from ._report import epoch_line
 from .network import DivergenceWarning, Network, load
 
 
@@ -86,23 +87,18 @@ def stop_on_interrupt():
 
 
 def progress_line(net, epoch, epochs, n, train_acc=None):
-    h = net.history_
-    parts = [f"epoch {epoch}/{epochs}", f"loss {h['loss'][-1]:.4f}"]
-    if train_acc is not None:
-        parts.append(f"acc {train_acc:.4f}")
-    if "val_loss" in h:
-        parts.append(f"val_loss {h['val_loss'][-1]:.4f}")
-    if "val_accuracy" in h:
-        parts.append(f"val_acc {h['val_accuracy'][-1]:.4f}")
-    parts += [f"lr {h['lr'][-1]:.4g}", f"{n / h['time'][-1]:,.0f} ex/s"]
-    return "  ".join(parts)
+    return epoch_line(net.history_, epoch, epochs, n, train_acc)
 
 
 def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentum, preprocess, order,
-          validation_split, seed, dtype, save, echo, device="cpu"):
+          validation_split, seed, dtype, save, echo, device="cpu", nesterov=False, weight_decay=0.0, loss=None,
+          early_stopping=None, bn_statistics="moving", log=None):
     """Train a network on a data file; returns (net, test metrics or None)."""
+    if nesterov and momentum == 0.0:
+        raise OptionError("--nesterov", "--nesterov changes how momentum is applied and has no effect without it: "
+                                        "add --momentum (e.g. 0.9)")
     table = _training_data(data, target)
-    net = _network(table, layers, preprocess, dtype, seed, device)
+    net = _network(table, layers, preprocess, dtype, seed, device, loss)
     rate, optimizer, order = _rules(lr, optimizer, order)
     y = table.y
     if net.loss == "mse" and y.dtype.kind in "iub":
@@ -124,7 +120,10 @@ def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentu
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DivergenceWarning)  # the CLI reports net.diverged_ in one line
             net.fit(x, y, mode=mode, batch_size=batch_size, epochs=epochs, lr=rate, optimizer=optimizer,
-                    momentum=momentum, order=order, validation_data=val, callback=after_epoch)
+                    momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, early_stopping=early_stopping,
+                    bn_statistics=bn_statistics, order=order, validation_data=val, callback=after_epoch)
+        if log:
+            write_history(log, net.history_)
         if save:  # still under the handler: a Ctrl-C now waits for the whole file
             stop.message = f"saving {save} first (a second Ctrl-C aborts the save and keeps any previous file)"
             net.save(save)
@@ -156,20 +155,60 @@ def _training_data(data, target):
     return table
 
 
-def _network(table, layers, preprocess, dtype, seed, device):
+FAST_FALL = 0.02  # a last epoch that took the loss down by more than this fraction: not done learning
+ROSE = 0.02  # a last epoch that took it up by more than this fraction: a rate too large
+
+
+def trend_advice(net):
+    """One closing line from the monitored loss's last epochs (the validation loss when there is
+    one): "still falling fast" (more epochs would help) or "rose" (lower the rate); None when
+    neither, or when early stopping already kept the best epoch."""
+    h = net.history_
+    name = "val_loss" if "val_loss" in h else "loss"
+    losses = h[name]
+    if len(losses) < 2 or net.stopped_epoch_ is not None:
+        return None
+    prev, last = losses[-2], losses[-1]
+    if last > prev * (1 + ROSE):
+        return (f"the {name} rose in the last epoch ({prev:.4g} -> {last:.4g}, best {min(losses):.4g}): lower --lr, "
+                f"or keep the best epoch with --early-stopping")
+    if last < prev * (1 - FAST_FALL):
+        return (f"the {name} was still falling fast ({prev:.4g} -> {last:.4g} in the last epoch): more --epochs "
+                f"would likely help")
+    return None
+
+
+def write_history(path, history):
+    """fit's history_ as CSV: one row per epoch, a column per entry (loss, lr, time, ...)."""
+    names = list(history)
+    with atomic_write(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["epoch"] + names)
+        for i in range(len(history["loss"])):
+            w.writerow([i + 1] + [repr(float(history[k][i])) for k in names])
+
+
+def _network(table, layers, preprocess, dtype, seed, device, loss=None):
     """The untrained network for the table, its preprocessing first scaling uint8 pixels by
     1/255: the model scales them, so the Python API, a CSV of the same pixels and this command
     all give it the same numbers."""
     with option("--layers"):
         hidden = specs.layers(layers)
     with option("--preprocess"):
-        steps = specs.preprocess(preprocess or "")
+        steps = default_preprocess(table) if preprocess is None else specs.preprocess(preprocess)
     if table.uint8:
         steps.insert(0, preprocessing.Scale(1 / 255))
-    with option("--layers"):
-        net = Network(hidden, loss=loss_for(hidden), dtype=dtype, seed=seed, preprocess=steps, device=device)
+    with option("--layers" if loss is None else "--loss"):
+        net = Network(hidden, loss=loss or loss_for(hidden), dtype=dtype, seed=seed, preprocess=steps, device=device)
     net.feature_names_ = table.names  # predict reads a CSV's columns by these names
     return net
+
+
+def default_preprocess(table):
+    """z-scores, unless every input already lies in [-1, 1] (uint8 pixels, which the model scales
+    to [0, 1]): z-scores would turn their zeros, which the first layer skips, into non-zeros."""
+    small = table.uint8 or table.x.size == 0 or float(np.abs(table.x).max()) <= 1.0
+    return [] if small else [preprocessing.Standardizer()]
 
 
 def check_target(data, target):

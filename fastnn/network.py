@@ -11,6 +11,7 @@ from .kernels import train as _train
 from .kernels.updates import Rule
 from .kernels.layout import B_OFF, FAN_IN, FAN_OUT, STAT_OFF
 from ._divergence import Guard
+from ._report import epoch_line
 from ._threads import Plan, blas_limit, split
 from ._stopping import EarlyStopping
 from ._weights import WeightAccess
@@ -318,9 +319,8 @@ class Network(WeightAccess):
                 self._record_epoch(history, total / n, lr, mom, elapsed, val, val_plan)
                 error = history["val_loss"][-1] if val is not None else history["loss"][-1]
                 rates.observe(error)
-                if verbose:
-                    line = " ".join(f"{k}={v[-1]:.5g}" for k, v in history.items())
-                    print(f"epoch {epoch + 1}/{opts.epochs} {line}", file=sys.stderr)
+                if verbose:  # the line `fastnn train` prints
+                    print(epoch_line(history, epoch + 1, opts.epochs, n), file=sys.stderr)
                 if score_plan is not None:
                     error = self._forward(X, T, score_plan)[0]
                 stop = callback is not None and callback(self, epoch + 1)  # called every epoch, the last one too

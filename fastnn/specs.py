@@ -68,7 +68,9 @@ def learning_rate(spec):
 
 
 def preprocess(spec):
-    """Preprocessing steps from "standardize,pca:0.9:whiten"."""
+    """Preprocessing steps from "standardize,pca:0.9:whiten"; "none": no step."""
+    if spec.strip() == "none":
+        return []
     steps = []
     for part in (p.strip() for p in spec.split(",") if p.strip()):
         fields = part.split(":")
@@ -77,5 +79,6 @@ def preprocess(spec):
         elif fields[0] == "pca" and len(fields) in (2, 3) and fields[2:] in ([], ["whiten"]):
             steps.append(preprocessing.PCA(_number(fields[1], f"preprocess {part!r}"), whiten=len(fields) == 3))
         else:
-            raise ValueError(f"preprocess {part!r}: expected standardize, pca:N or pca:FRACTION, with :whiten")
+            raise ValueError(f"preprocess {part!r}: expected standardize, pca:N or pca:FRACTION, with :whiten, "
+                             f"or none")
     return steps

@@ -74,3 +74,31 @@ def check_writable(path, special_ok=False):
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     os.close(fd)
     os.unlink(tmp)
+
+
+# What a file starts with, by kind: models are .npz (zip) archives, .npy arrays start with their
+# own magic; anything else is taken for text (CSV).
+_MAGIC = {"npz": (b"PK\x03\x04", b"PK\x05\x06"), "npy": (b"\x93NUMPY",)}
+
+
+def kind_of(path):
+    """"npz", "npy" or "text": the kind of the existing file at ``path``, from its first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    return next((kind for kind, magics in _MAGIC.items() if head.startswith(magics)), "text")
+
+
+def check_replaceable(path, kind, inputs=()):
+    """Raise ValueError unless writing a ``kind`` file at ``path`` loses nothing: ``path`` is none
+    of the command's ``inputs`` (the model, the data) and is not an existing regular file of
+    another kind (a model that a CSV of predictions would replace). Empty files are anyone's."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        return
+    for given in inputs:
+        if given is not None and os.path.exists(given) and os.path.samefile(path, given):
+            raise ValueError(f"{path} is an input of this command; writing there would destroy it: choose another path")
+    found = kind_of(path) if os.path.getsize(path) > 0 else kind
+    if found != kind:
+        raise ValueError(f"{path} is an existing {found} file and this would replace it with {kind}: "
+                         "choose another path, or delete it first")

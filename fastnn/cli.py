@@ -44,7 +44,7 @@ def _ints(ctx, param, value):
               help="Mini-batch sizes to run besides online and full batch.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="One learning rate for every mode (default: a short search per mode, 0.3x, 1x, 3x a default).")
-@click.option("--target", type=click.FloatRange(0, 1, min_open=True), default=None,
+@click.option("--target-accuracy", "target", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Also report the time and examples until the test accuracy first reaches this "
                    "(checked about ten times per epoch).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
@@ -238,6 +238,18 @@ def _check_writable(option, path, special_ok=False):
         raise click.BadParameter(reason, param_hint=option) from None
 
 
+def _check_replaceable(option, path, kind, inputs):
+    """Refuse, before the work, an output that would destroy an input or a file of another kind."""
+    from ._files import check_replaceable
+
+    if path is None:
+        return
+    try:
+        check_replaceable(path, kind, inputs)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=option) from None
+
+
 @main.command()
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
               help=".npz (x_train, y_train; x_test, y_test optional; the model scales uint8 pixels by 1/255) "
@@ -284,6 +296,8 @@ def train(quiet, **kw):
 
     _check_writable("--save", kw["save"])  # a model written to /dev/stdout or /dev/full would be lost
     _check_writable("--log", kw["log"], special_ok=True)
+    _check_replaceable("--save", kw["save"], "npz", [kw["data"]])
+    _check_replaceable("--log", kw["log"], "text", [kw["data"], kw["save"]])
     _check_device(kw["device"])
     echo = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     with _errors(kw["save"]), _threads(kw.pop("threads")):
@@ -304,18 +318,26 @@ def train(quiet, **kw):
 @main.command()
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
-              help=".npz (x_test, x or x_train) or .csv (every column a feature unless --target names one).")
-@click.option("--target", default=None, help="CSV: a column to leave out (the targets).")
+              help=".npz (x_test, x or x_train, and its y_test, y or y_train if present) or .csv (every column a "
+                   "feature unless --target names one).")
+@click.option("--target", default=None, help="CSV: the column holding the targets, left out of the inputs.")
 @click.option("--output", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write: .npy, or anything else for CSV, one prediction per line.")
-def predict(model, data, target, output):
-    """Predict with a saved model."""
+@click.option("--proba", is_flag=True, help="Write the class probabilities, one column per class, not the labels.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads for Numba and BLAS (default: Numba's setting, NUMBA_NUM_THREADS).")
+def predict(model, data, target, output, proba, threads):
+    """Predict with a saved model; with the targets in the data, print the score on stderr
+    (accuracy, or R^2, MAE and RMSE for a regression)."""
     from . import commands
 
     _check_writable("--output", output, special_ok=True)  # predictions may go to /dev/stdout
-    with _errors(output):
-        n = commands.predict(model, data, target, output)
+    _check_replaceable("--output", output, "npy" if output.endswith(".npy") else "text", [model, data])
+    with _errors(output), _threads(threads):
+        n, score = commands.predict(model, data, target, output, proba)
     click.echo(f"wrote {n} predictions to {output}", err=True)  # stderr: stdout may be the predictions
+    if score:
+        click.echo("score: " + "  ".join(f"{k} {v:.4f}" for k, v in score.items()), err=True)
 
 
 @main.command()

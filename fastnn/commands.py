@@ -219,26 +219,36 @@ def check_target(data, target):
                                       "targets are the array y_train or y): leave --target out")
 
 
-def predict(model, data, target, output):
-    """Predictions of a saved model for a data file, written as .npy or CSV (one per line)."""
+def predict(model, data, target, output, proba=False):
+    """Predictions (or class probabilities) of a saved model for a data file, written as .npy or
+    CSV; returns (their number, the scores from Network.evaluate when the data holds targets)."""
     check_target(data, target)
     with option("MODEL"):
         net = load(model)
+    if proba and not (net.classes_ is not None and net.loss == "cross_entropy"):
+        raise OptionError("--proba", f"{model} is not a classifier trained with cross-entropy: it has no class "
+                                     "probabilities; leave --proba out")
     with option("--data"):  # by column name when the model knows them, else by position
-        pred = net.predict(datasets.load_inputs(data, target, columns=net.feature_names_))
-    _write_predictions(output, pred)
-    return len(pred)
+        x, y = datasets.load_labeled(data, target, columns=net.feature_names_)
+        pred = net.predict_proba(x) if proba else net.predict(x)
+        score = {k: v for k, v in net.evaluate(x, y).items() if k != "loss"} if y is not None else None
+    _write_predictions(output, pred, net.classes_ if proba else None)
+    return len(pred), score
 
 
-def _write_predictions(path, pred):
-    """.npy, or else CSV with a header: "prediction", or prediction_0.. for several regression
-    outputs. Through atomic_write: a failure part-way leaves the previous file as it was."""
+def _write_predictions(path, pred, classes=None):
+    """.npy, or else CSV with a header: "prediction", prediction_0.. for several regression
+    outputs, or the class labels over their probabilities (``classes``). Through atomic_write:
+    a failure part-way leaves the previous file as it was."""
     if str(path).endswith(".npy"):
         with atomic_write(path) as f:
             np.save(f, pred)
         return
     rows = pred.reshape(len(pred), -1)
-    header = ["prediction"] if rows.shape[1] == 1 else [f"prediction_{j}" for j in range(rows.shape[1])]
+    if classes is not None:
+        header = [str(c) for c in classes.tolist()]
+    else:
+        header = ["prediction"] if rows.shape[1] == 1 else [f"prediction_{j}" for j in range(rows.shape[1])]
     with atomic_write(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)

@@ -100,13 +100,22 @@ def load_inputs(path, target=None, columns=None):
     """The inputs of `fastnn predict`, as in the file (uint8 pixels unscaled: a model trained on
     them scales them itself): a CSV's columns (by name when ``columns`` is given, else all but
     ``target``), or an .npz's x_test, x or x_train (the first present), flattened."""
+    return load_labeled(path, target, columns)[0]
+
+
+def load_labeled(path, target=None, columns=None):
+    """(inputs as load_inputs reads them, their labels or None): a CSV's ``target`` column, or
+    the .npz's y array beside the x read (y_test, y or y_train)."""
     if is_csv(path):
-        return _read_csv(path, target, columns)[0]
+        x, y, _ = _read_csv(path, target, columns)
+        return x, y
     files = _npz(path)
     name = next((k for k in ("x_test", "x", "x_train") if k in files), None)
     if name is None:
         raise ValueError(f"{path} holds no x_test, x or x_train array; it has {sorted(files)}")
-    return _flat(_npz(path, [name])[0])
+    y_name = "y" + name[1:]
+    x, y = _npz(path, [name, y_name if y_name in files else None])
+    return _flat(x), y
 
 
 def _flat(x):

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from . import _checks, _compile, _io, _options, device as _device, losses, optimizers, preprocessing, sampling
+from . import _checks, _compile, _io, _metrics, _options, device as _device, losses, optimizers, preprocessing, sampling
 from ._targets import Targets
 from .kernels import train as _train
 from .kernels.updates import Rule
@@ -463,7 +463,9 @@ class Network(WeightAccess):
         return np.hstack([1.0 - P, P]) if P.shape[1] == 1 else P
 
     def evaluate(self, X, y):
-        """{"loss": mean loss, "accuracy": fraction correct (classification only)}."""
+        """{"loss": mean loss, and "accuracy" (fraction correct) for a classifier or "r2",
+        "mae" and "rmse" of the predictions for a regression (as scikit-learn's r2_score,
+        mean_absolute_error and root_mean_squared_error)."""
         X = self._checked_X(X)
         if self._targets is None:
             raise RuntimeError("evaluate needs a fitted network: call fit(X, y) first")
@@ -473,6 +475,8 @@ class Network(WeightAccess):
         result = {"loss": float(loss)}
         if self._targets.classification:
             result["accuracy"] = float(np.mean(self._targets.decode(outputs) == np.asarray(y)))
+        else:
+            result.update(_metrics.regression(y, self._targets.decode(outputs)))
         return result
 
     def loss_and_gradients(self, X, y):

@@ -31,7 +31,7 @@ def test_bench_time_to_accuracy_repeats_and_csv(tmp_path):
     import csv
     out = tmp_path / "bench.csv"
     result = CliRunner().invoke(main, ["bench", "--n-train", "600", "--epochs", "3", "--layers", "16", "--batch-sizes",
-                                       "32", "--target", "0.3", "--repeat", "2", "--csv", str(out)])
+                                       "32", "--target-accuracy", "0.3", "--repeat", "2", "--csv", str(out)])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open()))  # one per run
     assert [(r["mode"], r["seed"]) for r in rows] == [(m, s) for m in ("online", "minibatch", "batch") for s in "01"]
@@ -307,12 +307,17 @@ main(sys.argv[1:])
 @pytest.mark.parametrize("suffix", [".csv", ".npy"])
 def test_predict_output_failing_half_way_keeps_the_previous_file(model, tmp_path, suffix):
     import subprocess
+    import numpy as np
     out = tmp_path / f"p{suffix}"
-    out.write_text("previous predictions\n")
+    if suffix == ".npy":  # a previous file of the kind predict writes there (another kind is refused)
+        np.save(out, np.arange(3))
+    else:
+        out.write_text("previous predictions\n")
+    previous = out.read_bytes()
     child = subprocess.run([sys.executable, "-c", FILE_LIMIT_AFTER_PREDICTING, "predict", str(model[0]), "--data",
                             str(model[1]), "--target", "label", "--output", str(out)],
                            capture_output=True, text=True, timeout=300)
-    assert out.read_bytes() == b"previous predictions\n" and sorted(tmp_path.iterdir()) == [out]  # no temporary file
+    assert out.read_bytes() == previous and sorted(tmp_path.iterdir()) == [out]  # no temporary file
     assert child.returncode == 1, child.stderr  # the disk failed, not the input
     assert f"cannot write {out}: File too large" in child.stderr
 
@@ -353,8 +358,10 @@ def test_ctrl_c_during_the_save_still_writes_the_whole_model(tmp_path, monkeypat
 
 
 def test_a_second_ctrl_c_during_the_save_keeps_the_previous_model(tmp_path, monkeypatch):
+    import numpy as np
     write_csv(tmp_path / "d.csv")
-    (tmp_path / "m.npz").write_bytes(b"the previous model")
+    np.savez(tmp_path / "m.npz", w=np.arange(3))  # an .npz: a file of another kind is refused before training
+    previous = (tmp_path / "m.npz").read_bytes()
     real = os.fsync
 
     def interrupted_fsync(fd):  # the model is written, not yet in place: the riskiest moment
@@ -366,7 +373,7 @@ def test_a_second_ctrl_c_during_the_save_keeps_the_previous_model(tmp_path, monk
     result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "d.csv"), *TRAIN, "--save",
                                        str(tmp_path / "m.npz")])
     assert result.exit_code == 1 and "Aborted" in result.output, result.output
-    assert (tmp_path / "m.npz").read_bytes() == b"the previous model"
+    assert (tmp_path / "m.npz").read_bytes() == previous
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "m.npz"]  # no temporary file left
 
 

@@ -242,39 +242,62 @@ class Adaptive(Rule):
     lower the rate when the error gets worse or oscillates, raise it when the error falls
     consistently but slowly.
 
-    The exact rule, applied after every epoch with E_t the monitored error:
+    "Slowly" depends on what has been seen. Until the error first rises, the rate has never been
+    too large: a search phase raises it by ``search_up`` after every epoch whose fall was slow
+    (below ``slow`` of the error) or larger than the fall before it. A rate far too small gives
+    falls that grow as it is raised (the error has not started to level off); a good rate gives
+    shrinking falls, and the search leaves it alone. So a rate 10,000 times too small, which
+    Hinton's rule alone would raise by 10% per epoch, at most, is raised geometrically until
+    the falls shrink or the error rises. After the first rise, Hinton's rule. After every
+    epoch, E_t the monitored error and F_t = E_{t-1} - E_t its fall:
 
-    1. E_t > E_{t-1} (worse, or the upswing of an oscillation): rate *= ``down``;
-    2. otherwise, if the error fell in each of the last ``window`` epochs and each fall was
+    1. E_t > E_{t-1} (worse, or the upswing of an oscillation): rate *= ``down``; the search ends;
+    2. while searching, if F_t < ``slow`` * E_{t-1} or F_t >= F_{t-1}: rate *= ``search_up``;
+    3. otherwise, if the error fell in each of the last ``window`` epochs and each fall was
        smaller than ``slow`` times the error before it: rate *= ``up``;
-    3. otherwise (falling fast enough, or too few epochs seen) the rate stays.
+    4. otherwise (falling fast enough, or too few epochs seen) the rate stays.
     The rate is kept within [min_lr, max_lr]. An oscillating error rises every other epoch,
     so each rise cuts the rate until the oscillation stops.
 
-    Defaults: down=0.5, up=1.1, window=3, slow=0.01 (1% per epoch), min_lr=0, max_lr=inf.
+    Defaults: down=0.5, up=1.1, window=3, slow=0.01 (1% per epoch), search_up=3, min_lr=0,
+    max_lr=inf. search_up=1 gives Hinton's rule from the start.
     """
 
-    def __init__(self, eta0, down=0.5, up=1.1, window=3, slow=0.01, min_lr=0.0, max_lr=np.inf):
+    def __init__(self, eta0, down=0.5, up=1.1, window=3, slow=0.01, min_lr=0.0, max_lr=np.inf, search_up=3.0):
         self.down = _checks.number("down", down, low=0.0, high=1.0, low_open=True, high_open=True)
         self.up = _checks.number("up", up, low=1.0, low_open=True)
         self.window = _checks.number("window", window, low=1, integer=True)
         self.slow = _checks.number("slow", slow, low=0.0, high=1.0, low_open=True)
+        self.search_up = _checks.number("search_up", search_up, low=1.0)
         self.min_lr = _checks.number("min_lr", min_lr, low=0.0)
         self.max_lr = max_lr if max_lr == np.inf else _checks.number("max_lr", max_lr, low=0.0, low_open=True)
         if self.max_lr < self.min_lr or not (self.min_lr <= _rate("eta0", eta0) <= self.max_lr):
             raise ValueError(f"need min_lr <= eta0 <= max_lr, got {self.min_lr}, {eta0}, {self.max_lr}")
         super().__init__(eta0)
 
+    def start(self):
+        self._rose = False
+        return super().start()
+
+    def _searching(self, errors):
+        """The last fall was slow, or no smaller than the one before: the error is not levelling off."""
+        fall = errors[-2] - errors[-1]
+        return fall < self.slow * abs(errors[-2]) or (len(errors) > 2 and fall >= errors[-3] - errors[-2])
+
     def _next_rate(self, errors):
         if len(errors) < 2:
             return self.rate
+        rate = self.rate
         if errors[-1] > errors[-2]:
-            rate = self.rate * self.down
+            self._rose = True
+            rate *= self.down
+        elif not self._rose and self.search_up > 1.0 and self._searching(errors):
+            rate *= self.search_up
         else:
             recent = np.asarray(errors[-self.window - 1 :])
             falls = recent[:-1] - recent[1:]
-            slow = len(falls) == self.window and np.all(falls > 0) and np.all(falls < self.slow * np.abs(recent[:-1]))
-            rate = self.rate * self.up if slow else self.rate
+            if len(falls) == self.window and np.all(falls > 0) and np.all(falls < self.slow * np.abs(recent[:-1])):
+                rate *= self.up
         return float(min(max(rate, self.min_lr), self.max_lr))
 
 

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fastnn
 from fastnn import schedules
 from tests.test_training import data, tiny
 
@@ -78,16 +79,37 @@ def test_performance_cuts_after_patience_and_counts_afresh():
 @pytest.mark.parametrize("errors,expected", [
     ([1.0, 1.1, 1.2, 1.3], [1.0, 0.5, 0.25, 0.125]),                # rising: halve every epoch
     ([1.0, 0.8, 1.0, 0.8, 1.0], [1.0, 1.0, 0.5, 0.5, 0.25]),          # oscillating: halve on each rise
-    ([1.0, 0.999, 0.998, 0.997, 0.996], [1.0, 1.0, 1.0, 1.1, 1.21]),  # slowly falling: raise after 3 falls
-    ([1.0, 0.5, 0.25, 0.125], [1.0, 1.0, 1.0, 1.0]),                  # falling fast: leave it
-    ([1.0, 0.999, 0.998, 0.5, 0.499], [1.0, 1.0, 1.0, 1.0, 1.0]),     # one fast fall in the window: leave it
+    ([1.0, 0.999, 0.998, 0.997, 0.996], [1.0, 3.0, 9.0, 27.0, 81.0]),  # no rise yet, slow falls: x3 each
+    ([1.0, 0.9, 0.75, 0.55, 0.5], [1.0, 1.0, 3.0, 9.0, 9.0]),         # falls that grow: x3, until they shrink
+    ([1.0, 0.5, 0.25, 0.125], [1.0, 1.0, 1.0, 1.0]),                  # falling fast, levelling off: leave it
+    ([2.0, 2.2, 2.198, 2.196, 2.194], [1.0, 0.5, 0.5, 0.5, 0.55]),    # after a rise: Hinton's, x1.1 after 3 slow falls
+    ([2.0, 2.2, 2.198, 2.196, 1.5, 1.499], [1.0, 0.5, 0.5, 0.5, 0.5, 0.5]),  # one fast fall in the window: leave it
 ])
 def test_adaptive_rule_on_scripted_errors(errors, expected):
     assert run_rule(schedules.Adaptive(1.0), errors) == pytest.approx(expected)
 
 
+def test_adaptive_rescues_a_rate_ten_thousand_times_too_small(mnist):
+    """Issue 16's case: online on 10,000 digits, eta0 = 1e-6 (a good rate: 1e-2). Measured: the
+    constant rate leaves the validation loss at 2.32 after 8 epochs; Hinton's rule alone
+    (search_up=1) waits for 3 falls below 1% and raises by 10%: 1.46e-6 and 2.30 at the end;
+    the search raises the rate to 2.4e-4 and takes the loss to 0.67. (At eta0 = 1e-2 the search
+    changed the 8th epoch's validation loss from 0.214 to 0.219.)"""
+    x, y, xt, yt = mnist
+    losses = {}
+    for name, lr in (("constant", 1e-6), ("hinton", schedules.Adaptive(1e-6, search_up=1.0)),
+                     ("search", schedules.Adaptive(1e-6))):
+        net = fastnn.Network([fastnn.Dense(128, activation="tanh"), fastnn.Dense(10, activation="softmax")],
+                             dtype="float32", seed=0)
+        net.fit(x[:10000], y[:10000], mode="online", epochs=8, lr=lr, validation_data=(xt[:2000], yt[:2000]))
+        losses[name] = net.history_["val_loss"][-1], net.history_["lr"]
+    assert max(losses["hinton"][1]) < 1.5e-6 and losses["hinton"][0] > 2.0
+    assert losses["search"][1][-1] >= 100 * 1e-6
+    assert losses["search"][0] < 1.0 < 2.0 < losses["constant"][0]
+
+
 def test_adaptive_rule_stays_within_limits():
-    rule = schedules.Adaptive(1.0, up=2.0, window=1, slow=0.5, max_lr=3.0, min_lr=0.4)
+    rule = schedules.Adaptive(1.0, up=2.0, window=1, slow=0.5, max_lr=3.0, min_lr=0.4, search_up=1.0)
     assert run_rule(rule, [1.0, 0.9, 0.8, 0.7, 0.8, 0.9, 1.0]) == pytest.approx([1.0, 2.0, 3.0, 3.0, 1.5, 0.75, 0.4])
 
 

@@ -74,7 +74,7 @@ def save(net, path):
         "targets": None if net._targets is None else net._targets.get_config(),
         "optimizer": net._optimizer.get_config(), "opt_steps": net._opt_steps,
         "preprocess": [step.get_config() for step in net.preprocess], "net_input_dim": int(net._layout[0, 0]),
-        "feature_names": net.feature_names_,
+        "feature_names": net.feature_names_, "scale_targets": net.scale_targets,
     }
     arrays = {"theta": net._theta, "opt_state": net._opt_state, "bn_stats": net._bn_stats}
     for i, step in enumerate(net.preprocess):
@@ -298,7 +298,7 @@ def _build(config, model, arrays, steps, network_cls):
     # Built for the inputs of its first layer, then given the checked steps before them: the
     # constructor would ask the last step for its output size, which a Scale leaves open.
     net = network_cls(layers, loss=config["loss"], dtype=dtype.name, seed=config["seed"],
-                      input_dim=config["net_input_dim"])
+                      input_dim=config["net_input_dim"], scale_targets=config.get("scale_targets", False) is True)
     net.preprocess, net.input_dim = steps, config["input_dim"]
     net._rng.bit_generator.state = config["rng_state"]
     _check_variances(layers, net._layout, arrays["bn_stats"])

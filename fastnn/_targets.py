@@ -13,14 +13,18 @@ class Targets:
     classes : array of the class labels (sorted), or None for regression.
     n_targets : regression targets per example, and whether y was 1-D (``flat``).
     values : (negative, positive) indicator values for classification.
+    shift, scale : per regression target, what the network learns is (y - shift) / scale, and
+        its outputs are mapped back; None: y as it is.
     """
 
-    def __init__(self, classes=None, n_targets=None, flat=False, values=(0.0, 1.0)):
+    def __init__(self, classes=None, n_targets=None, flat=False, values=(0.0, 1.0), shift=None, scale=None):
         self.classes, self.n_targets, self.flat, self.values = classes, n_targets, flat, values
+        self.shift, self.scale = shift, scale
 
     @classmethod
-    def infer(cls, y, loss, output_activation, n_outputs):
-        """Targets for the first fit; checks that the output layer can represent them."""
+    def infer(cls, y, loss, output_activation, n_outputs, scale=False):
+        """Targets for the first fit; checks that the output layer can represent them. ``scale``:
+        learn regression targets as z-scores (the mean and standard deviation of this y)."""
         y = np.asarray(y)
         if losses.is_classification(loss, y):
             labels = _labels(y)
@@ -37,7 +41,12 @@ class Targets:
         y2 = _regression(y)
         if y2.shape[1] != n_outputs:
             raise ValueError(f"y has {y2.shape[1]} target(s) per example but the output layer has {n_outputs} units")
-        return cls(n_targets=y2.shape[1], flat=y.ndim == 1)
+        if not scale:
+            return cls(n_targets=y2.shape[1], flat=y.ndim == 1)
+        y64 = y2.astype(np.float64)
+        std = y64.std(axis=0)
+        return cls(n_targets=y2.shape[1], flat=y.ndim == 1, shift=y64.mean(axis=0).tolist(),
+                   scale=np.where(std > 0, std, 1.0).tolist())  # a constant target: shifted only
 
     @property
     def classification(self):
@@ -50,6 +59,8 @@ class Targets:
             T = _regression(y, name)
             if T.shape[1] != self.n_targets:
                 raise ValueError(f"{name} has {T.shape[1]} target(s) per example; the network was fitted with {self.n_targets}")
+            if self.scale is not None:
+                T = (T - np.asarray(self.shift)) / np.asarray(self.scale)
             with np.errstate(over="ignore"):
                 T = np.ascontiguousarray(T, dtype=dtype)
             _checks.finite(T, name)
@@ -72,10 +83,13 @@ class Targets:
         """Predictions from network outputs: class labels or regression values."""
         if self.classification:
             return self.classes[losses.decode_classes(outputs, self.values)]
+        if self.scale is not None:
+            outputs = (outputs * np.asarray(self.scale) + np.asarray(self.shift)).astype(outputs.dtype)
         return outputs[:, 0].copy() if self.flat else outputs
 
     def get_config(self):
-        return {"n_targets": self.n_targets, "flat": self.flat, "values": list(self.values)}
+        return {"n_targets": self.n_targets, "flat": self.flat, "values": list(self.values), "shift": self.shift,
+                "scale": self.scale}
 
     @classmethod
     def from_config(cls, config, classes, n_outputs):
@@ -88,9 +102,24 @@ class Targets:
             n, flat = config["n_targets"], config["flat"]
             if n != n_outputs or not isinstance(flat, bool) or (flat and n != 1):
                 raise ValueError(f"{n!r} regression targets (flat={flat!r}) for {n_outputs} outputs")
-            return cls(n_targets=n_outputs, flat=flat)
+            shift, scale = config.get("shift"), config.get("scale")  # absent in files before target scaling
+            if (shift is None) != (scale is None):
+                raise ValueError("target shift and scale must be given together")
+            if scale is not None:
+                shift, scale = _numbers(shift, n, "target shift"), _numbers(scale, n, "target scale")
+                if min(scale) <= 0:
+                    raise ValueError(f"target scale must be positive, got {scale!r:.100}")
+            return cls(n_targets=n_outputs, flat=flat, shift=shift, scale=scale)
         check_classes(classes, n_classes(n_outputs))
         return cls(classes=classes, values=values)
+
+
+def _numbers(values, n, name):
+    """``values`` from an untrusted file: a list of ``n`` finite numbers."""
+    if not isinstance(values, list) or len(values) != n or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values):
+        raise ValueError(f"{name} must be {n} finite numbers, got {values!r:.100}")
+    return [float(v) for v in values]
 
 
 def n_classes(n_outputs):

@@ -269,6 +269,9 @@ def _check_replaceable(option, path, kind, inputs):
               help="L2 penalty on the weights (not the biases).")
 @click.option("--loss", type=click.Choice(["cross_entropy", "mse"]), default=None,
               help="Default: cross_entropy after softmax or logistic outputs, mse otherwise.")
+@click.option("--scale-targets/--no-scale-targets", default=True, show_default=True,
+              help="Regression: learn the targets as z-scores (kept in the model; predictions come back in their "
+                   "units).")
 @click.option("--early-stopping", type=click.IntRange(min=1), default=None, metavar="PATIENCE",
               help="Stop after PATIENCE epochs without a new best validation loss (the training loss without "
                    "--validation-split) and keep the best weights.")

@@ -92,13 +92,13 @@ def progress_line(net, epoch, epochs, n, train_acc=None):
 
 def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentum, preprocess, order,
           validation_split, seed, dtype, save, echo, device="cpu", nesterov=False, weight_decay=0.0, loss=None,
-          early_stopping=None, bn_statistics="moving", log=None):
+          early_stopping=None, bn_statistics="moving", log=None, scale_targets=True):
     """Train a network on a data file; returns (net, test metrics or None)."""
     if nesterov and momentum == 0.0:
         raise OptionError("--nesterov", "--nesterov changes how momentum is applied and has no effect without it: "
                                         "add --momentum (e.g. 0.9)")
     table = _training_data(data, target)
-    net = _network(table, layers, preprocess, dtype, seed, device, loss)
+    net = _network(table, layers, preprocess, dtype, seed, device, loss, scale_targets)
     rate, optimizer, order = _rules(lr, optimizer, order)
     y = table.y
     if net.loss == "mse" and y.dtype.kind in "iub":
@@ -188,7 +188,7 @@ def write_history(path, history):
             w.writerow([i + 1] + [repr(float(history[k][i])) for k in names])
 
 
-def _network(table, layers, preprocess, dtype, seed, device, loss=None):
+def _network(table, layers, preprocess, dtype, seed, device, loss=None, scale_targets=True):
     """The untrained network for the table, its preprocessing first scaling uint8 pixels by
     1/255: the model scales them, so the Python API, a CSV of the same pixels and this command
     all give it the same numbers."""
@@ -199,7 +199,8 @@ def _network(table, layers, preprocess, dtype, seed, device, loss=None):
     if table.uint8:
         steps.insert(0, preprocessing.Scale(1 / 255))
     with option("--layers" if loss is None else "--loss"):
-        net = Network(hidden, loss=loss or loss_for(hidden), dtype=dtype, seed=seed, preprocess=steps, device=device)
+        net = Network(hidden, loss=loss or loss_for(hidden), dtype=dtype, seed=seed, preprocess=steps, device=device,
+                      scale_targets=scale_targets)
     net.feature_names_ = table.names  # predict reads a CSV's columns by these names
     return net
 

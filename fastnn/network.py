@@ -51,6 +51,12 @@ class Network(WeightAccess):
         Where ``fit`` trains: "cuda" runs the same training with numba.cuda kernels on an
         NVIDIA GPU (needs the ``fastnn[cuda]`` extra and a GPU; the error says which is
         missing). Prediction and evaluation run on the CPU; the weights are the same arrays.
+    scale_targets : bool, default False
+        Regression: learn the targets as z-scores (the mean and standard deviation of the first
+        fit's y, saved with the model); predict maps the outputs back. The losses of history_,
+        evaluate and loss_and_gradients are then those of the z-scores; evaluate's r2, mae and
+        rmse are in the targets' units. Targets of large scale (prices, counts) otherwise need
+        a tiny rate, or diverge.
 
     Notes
     -----
@@ -62,8 +68,11 @@ class Network(WeightAccess):
     """
 
     def __init__(self, layers, loss="cross_entropy", dtype="float32", seed=None, input_dim=None, preprocess=None,
-                 device="cpu"):
+                 device="cpu", scale_targets=False):
         self.device = _device.check(device)
+        if not isinstance(scale_targets, (bool, np.bool_)):
+            raise TypeError(f"scale_targets must be True or False, got {scale_targets!r}")
+        self.scale_targets = bool(scale_targets)
         self.layers = check_layers(layers)
         self.preprocess = preprocessing.check_pipeline(preprocess)
         self.loss = loss
@@ -217,7 +226,7 @@ class Network(WeightAccess):
         y = np.asarray(y)
         _checks.same_length(X, y)
         w = _checks.sample_weight(sample_weight, X.shape[0])
-        targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
+        targets = self._targets or self._infer_targets(y)
         T = targets.encode(y, self._n_outputs(), self.dtype)
         if w is not None:
             T = np.ascontiguousarray(np.hstack([T, w[:, None].astype(T.dtype)]))
@@ -226,6 +235,9 @@ class Network(WeightAccess):
         if self._theta is not None and X.shape[1] != self._layout[0, FAN_IN]:  # the kernels index by the layout
             raise ValueError(f"the preprocessing gives {X.shape[1]} inputs but the network takes {self._layout[0, FAN_IN]}")
         return X, T, targets, pipeline
+
+    def _infer_targets(self, y):
+        return Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs(), scale=self.scale_targets)
 
     def _commit(self, raw_features, X, targets, pipeline):
         """Adopt what _prepare checked: the preprocessing, the targets, and weights if none yet."""
@@ -488,7 +500,7 @@ class Network(WeightAccess):
         """
         X = self._checked_X(X)
         _checks.same_length(X, y)
-        targets = self._targets or Targets.infer(y, self.loss, self.layers[-1].activation.name, self._n_outputs())
+        targets = self._targets or self._infer_targets(y)
         T = targets.encode(y, self._n_outputs(), self.dtype)
         if self._batch_norm and X.shape[0] < 2:
             raise ValueError("batch norm normalises with the statistics of X, which one example cannot give; pass 2 or more")

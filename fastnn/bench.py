@@ -185,29 +185,83 @@ def environment(threads, dtype, device="cpu"):
             "device": device, "gpu": describe() if device == "cuda" else None}
 
 
-CSV_FIELDS = ("device", "mode", "batch_size", "seed", "lr", "diverged", "examples_per_s", "examples_per_s_min", "examples_per_s_max",
+CSV_FIELDS = ("device", "mode", "batch_size", "seed", "lr", "lr_searched", "diverged", "examples_per_s", "examples_per_s_min", "examples_per_s_max",
               "seconds_per_epoch", "compile_s", "train_loss", "test_accuracy", "target", "seconds_to_target",
               "examples_to_target", "epochs", "repeats", "network", "activation", "dtype", "n_train")
 
 
+def _label(row):
+    return {"minibatch": f"mini-batch {row['batch_size']}", "batch": "full batch"}.get(row["mode"], row["mode"])
+
+
 def format_table(rows):
+    """fastnn's rows, then one block per compared peer; under 120 columns. A searched rate is
+    marked *; the spread of examples/s appears with repeats only."""
     target = rows[0].get("target")
-    head = (f"{'mode':<10}{'batch':>7}{'lr':>9}{'examples/s':>13}{'spread':>9}{'s/epoch':>9}{'compile s':>10}"
-            f"{'train loss':>11}{'test acc':>9}" + (f"{f's to {target:g}':>11}{'examples':>11}" if target else ""))
-    compared = [p for p in peers.PEERS if f"{p}_ratio" in rows[0]]
-    head += "".join(f"{p + ' ex/s':>14}{'ratio':>7}{p + ' acc':>12}" for p in compared)
+    spread = any(r.get("repeats", 1) > 1 for r in rows)
+    head = (f"{'mode':<10}{'batch':>7}{'lr':>10}{'examples/s':>13}" + (f"{'spread':>9}" if spread else "") +
+            f"{'s/epoch':>9}{'compile s':>10}{'train loss':>11}{'test acc':>9}" +
+            (f"{f's to {target:g}':>11}{'examples':>11}" if target else ""))
     lines = [head, "-" * len(head)]
     for r in rows:
-        spread = (r.get("examples_per_s_max", 0) - r.get("examples_per_s_min", 0)) / r["examples_per_s"]
-        line = (f"{r['mode']:<10}{r['batch_size']:>7}{r['lr']:>9.3g}{r['examples_per_s']:>13,.0f}{spread:>8.0%} "
-                f"{r['seconds_per_epoch']:>9.3f}{r['compile_s']:>10.2f}{r['train_loss']:>11.4f}{r['test_accuracy']:>9.4f}")
+        lr = f"{r['lr']:.3g}" + ("*" if r.get("lr_searched") else " ")
+        line = f"{r['mode']:<10}{r['batch_size']:>7}{lr:>10}{r['examples_per_s']:>13,.0f}"
+        if spread:
+            width = (r.get("examples_per_s_max", 0) - r.get("examples_per_s_min", 0)) / r["examples_per_s"]
+            line += f"{width:>8.0%} "
+        line += (f"{r['seconds_per_epoch']:>9.3f}{r['compile_s']:>10.2f}{r['train_loss']:>11.4f}"
+                 f"{r['test_accuracy']:>9.4f}")
         if target:
-            reached = r["seconds_to_target"] is not None
-            line += f"{r['seconds_to_target']:>11.2f}{r['examples_to_target']:>11,}" if reached else f"{'-':>11}{'-':>11}"
-        for p in compared:
-            line += f"{r[p + '_examples_per_s']:>14,.0f}{r[p + '_ratio']:>6.1f}x{r[p + '_test_accuracy']:>12.4f}"
+            line += _reached(r, "")
         lines.append(line)
+    if any(r.get("lr_searched") for r in rows):
+        lines.append("* the rate a short search picked (0.3, 1 and 3 times a default, one epoch on up to 5,000 examples)")
+    for p in (p for p in peers.PEERS if f"{p}_ratio" in rows[0]):
+        peer_head = (f"{p:<10}{'batch':>7}{'examples/s':>13}{'fastnn/' + p:>16}{'test acc':>9}" +
+                     (f"{f's to {target:g}':>11}" if target else ""))
+        lines += ["", peer_head, "-" * len(peer_head)]
+        for r in rows:
+            line = (f"{r['mode']:<10}{r['batch_size']:>7}{r[p + '_examples_per_s']:>13,.0f}{r[p + '_ratio']:>15.1f}x"
+                    f"{r[p + '_test_accuracy']:>9.4f}")
+            if target:
+                line += _reached(r, p + "_")[:11]
+            lines.append(line)
     return "\n".join(lines)
+
+
+def _reached(row, prefix):
+    """The seconds (and, for fastnn, examples) to the target accuracy, or dashes."""
+    seconds = row.get(prefix + "seconds_to_target")
+    if seconds is None:
+        return f"{'-':>11}{'-':>11}"
+    examples = row.get(prefix + "examples_to_target")
+    return f"{seconds:>11.3g}" + (f"{examples:>11,}" if examples is not None else f"{'-':>11}")
+
+
+def verdict(rows):
+    """The closing sentence of `fastnn bench`: which mode reached the target accuracy first and
+    how much sooner than the next (and than each peer's fastest), which had the best
+    throughput; without a target, which ended with the best test accuracy."""
+    target = rows[0].get("target")
+    fastest = max(rows, key=lambda r: r["examples_per_s"])
+    throughput = f"the highest throughput was {_label(fastest)}'s ({fastest['examples_per_s']:,.0f} examples/s)"
+    if target is None:
+        best = max(rows, key=lambda r: r["test_accuracy"])
+        return (f"After {best['epochs']} epoch(s), {_label(best)} reached the best test accuracy "
+                f"({best['test_accuracy']:.4f}); {throughput}. --target-accuracy compares the time to an accuracy.")
+    reached = sorted((r for r in rows if r["seconds_to_target"] is not None), key=lambda r: r["seconds_to_target"])
+    if not reached:
+        return f"No mode reached {target:g} test accuracy in {rows[0]['epochs']} epoch(s); {throughput}."
+    first = reached[0]
+    text = f"{_label(first)} reached {target:g} test accuracy first, in {first['seconds_to_target']:.3g} s"
+    if len(reached) > 1:
+        text += (f" ({reached[1]['seconds_to_target'] / max(first['seconds_to_target'], 1e-9):.1f}x sooner than "
+                 f"{_label(reached[1])}, the next)")
+    for p in (p for p in peers.PEERS if f"{p}_ratio" in rows[0]):
+        times = [r[p + "_seconds_to_target"] for r in rows if r.get(p + "_seconds_to_target") is not None]
+        ratio = f"{min(times) / max(first['seconds_to_target'], 1e-9):.1f}x" if times else ""
+        text += f"; {p}'s fastest mode took {min(times):.3g} s ({ratio} as long)" if times else f"; {p} did not reach it"
+    return text + f"; {throughput}."
 
 
 def per_run(runs, rows):

@@ -109,7 +109,7 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
                 run = b.run_one(d, hidden, activation, dtype, mode, size, epochs, rates[mode, size], seed, target,
                                 compiles[mode, size], device=device)
             runs.setdefault((mode, size), []).append(run)
-    rows = [b.summarize(r) for r in runs.values()]
+    rows = [{**b.summarize(r), "lr_searched": lr is None} for r in runs.values()]
     peers_ok = _usable_peers(compare, activation, device)
     if peers_ok:
         with threadpool_limits(threads), click.progressbar(rows, label="peers", file=sys.stderr) as bar:
@@ -123,6 +123,7 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
     click.echo(f"data: {source}, {n} training and {len(d[2])} test examples; network "
                f"{rows[0]['network']} {activation}, {dtype}, {where}")
     click.echo(b.format_table(rows))
+    click.echo(b.verdict(rows))
     if json_path:
         with _errors(json_path), atomic_write(json_path, "w") as f:
             json.dump({"environment": env, "data": source, "rows": rows, "runs": b.per_run(runs, rows)}, f, indent=2)

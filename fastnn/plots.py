@@ -29,22 +29,30 @@ def accuracy_curves(rows, path, title=""):
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
 
-    fig, (by_time, by_examples) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    styles = {"": "-", "torch_": ":", "sklearn_": "--"}  # fastnn solid; one colour per mode
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
+
+    fig, (by_time, by_examples) = plt.subplots(1, 2, figsize=(12.5, 4.2), sharey=True)
+    styles = {"": "-", "torch_": ":", "sklearn_": "--"}  # the library by line style, the mode by colour
+    libraries = [""] + [p + "_" for p in peers.PEERS if p + "_curve" in rows[0]]
     for i, row in enumerate(rows):
-        label = row["mode"] if row["mode"] != "minibatch" else f"batch {row['batch_size']}"
-        for prefix in [""] + [p + "_" for p in peers.PEERS if p + "_curve" in row]:
-            style = styles[prefix]
+        for prefix in libraries:
             curve = row[prefix + "curve"]
-            name = label + (f" ({prefix[:-1]})" if prefix else "")
             for ax, x in ((by_time, "seconds"), (by_examples, "examples")):
-                ax.plot([c[x] for c in curve], [c["test_accuracy"] for c in curve], style, color=f"C{i % 10}",
-                        marker="o", markersize=3, label=name if ax is by_examples else None)
+                ax.plot([c[x] for c in curve], [c["test_accuracy"] for c in curve], styles[prefix],
+                        color=f"C{i % 10}", marker="o", markersize=3)
     by_time.set(xlabel="training time (s)", ylabel="test accuracy", xscale="log")
     by_examples.set(xlabel="examples seen", xscale="log")
-    by_examples.legend(fontsize=8)
+    for ax in (by_time, by_examples):
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labels at 2x, 3x.. of a short log axis overlap
+    # One legend entry per mode and one per library (not one per curve), outside the axes.
+    modes = [Line2D([], [], color=f"C{i % 10}", marker="o", markersize=3,
+                    label=row["mode"] if row["mode"] != "minibatch" else f"batch {row['batch_size']}")
+             for i, row in enumerate(rows)]
+    names = [Line2D([], [], color="black", linestyle=styles[p], label=p[:-1] or "fastnn") for p in libraries]
+    fig.legend(handles=modes + (names if len(libraries) > 1 else []), loc="center right", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.87, 1))  # the right margin holds the legend
     with atomic_write(path) as f:  # a file object: savefig needs the format named
         fig.savefig(f, format=image_format(path), dpi=110)
     plt.close(fig)

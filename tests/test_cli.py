@@ -43,7 +43,7 @@ def test_bench_time_to_accuracy_repeats_and_csv(tmp_path):
     online = rows[0]
     assert int(online["examples_to_target"]) % 60 == 0 and int(online["examples_to_target"]) < 1800
     assert 0 < float(online["seconds_to_target"]) <= 3 * float(online["seconds_per_epoch"]) * 1.5
-    assert "s to 0.3" in result.output
+    assert "s to 0.3" in result.output and "reached 0.3 test accuracy first" in result.output
 
 
 def test_bench_rejects_bad_options():

@@ -31,9 +31,33 @@ def _ints(ctx, param, value):
     return out
 
 
+def _bench_layers(ctx, param, value):
+    """--layers of bench: hidden sizes ("256,128"; --activation for all, the softmax output added),
+    or train's spec ("256:relu,128:relu,10:softmax") of hidden layers that share one activation
+    (the peers are built from sizes and one activation). Returns (sizes, activation or None,
+    output units or None)."""
+    from . import specs
+
+    if ":" not in value:
+        return _ints(ctx, param, value), None, None
+    try:
+        layers = specs.layers(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    hidden, out = layers[:-1], layers[-1]
+    kinds = {(layer.activation.name, layer.init == layer.activation.default_init, layer.batch_norm is None)
+             for layer in hidden}
+    if not hidden or out.activation.name != "softmax" or len(kinds) != 1 or not all(k[1] and k[2] for k in kinds):
+        raise click.BadParameter(f"bench compares the modes of one classifier: hidden layers that share one "
+                                 f"activation (no init or :bn), then a softmax layer, e.g. '256:relu,128:relu,10:softmax'; "
+                                 f"got {value!r}")
+    return tuple(layer.units for layer in hidden), hidden[0].activation.name, out.units
+
+
 @main.command()
-@click.option("--layers", "hidden", default="128", callback=_ints, show_default=True,
-              help="Hidden layer sizes, comma-separated; the softmax output layer is added.")
+@click.option("--layers", "hidden", default="128", callback=_bench_layers, show_default=True,
+              help="Hidden layer sizes, comma-separated (the softmax output layer is added), or train's spec "
+                   "such as '128:tanh,10:softmax'.")
 @click.option("--activation", default="tanh", show_default=True, help="Activation of the hidden layers.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @click.option("--n-train", type=click.IntRange(min=100), default=20000, show_default=True,
@@ -52,7 +76,11 @@ def _ints(ctx, param, value):
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="Threads for Numba and BLAS.")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
-              help=".npz with x_train, y_train, x_test, y_test (like MNIST); default: built-in synthetic task.")
+              help=".npz with x_train, y_train, x_test, y_test (like MNIST), or .csv with a header row (--target "
+                   "names the labels; a fifth of the rows is held out for testing); default: a synthetic task.")
+@click.option("--target", "target_column", default=None, help="CSV: the column holding the labels.")
+@click.option("--preprocess", default=None,
+              help='As in train: default standardize unless every input lies in [-1, 1]; "none"; or steps.')
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write the rows, their accuracy curves and the environment to this JSON file.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -63,15 +91,24 @@ def _ints(ctx, param, value):
               help="Draw test accuracy against time and against examples seen, per mode (needs matplotlib).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Train on the CPU or on an NVIDIA GPU (needs fastnn[cuda]); --compare torch then uses the GPU too.")
-def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, repeat, threads, data, json_path,
-          csv_path, compare, plot_path, device):
+def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, repeat, threads, data, target_column,
+          preprocess, json_path, csv_path, compare, plot_path, device):
     """Train one network online, with mini-batches and full batch; print speed and accuracy."""
     import numba
+    import numpy as np
     from threadpoolctl import threadpool_limits
 
     from . import activations, bench as b, datasets, plots
     from ._files import atomic_write
 
+    hidden, spec_activation, n_outputs = hidden
+    if spec_activation is not None:
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("activation") == click.core.ParameterSource.COMMANDLINE \
+                and activation != spec_activation:
+            raise click.BadParameter(f"--layers names {spec_activation!r} and --activation {activation!r}: give one",
+                                     param_hint="--activation")
+        activation = spec_activation
     try:
         if not activations.get(activation).hidden:
             raise ValueError(f"{activation} cannot be used on hidden layers")
@@ -82,15 +119,20 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     threads = numba.get_num_threads()  # what fastnn (and the peers) really get
     if data:
-        try:
-            x_train, y_train, x_test, y_test = datasets.load_npz(data)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--data")
+        from . import commands
+
+        with _errors():
+            d = commands.bench_data(data, target_column, preprocess, n_train)
         source = data
     else:
+        if target_column is not None or preprocess is not None:
+            raise click.UsageError("--target and --preprocess apply to --data; the synthetic task needs neither")
         x_train, y_train, x_test, y_test = datasets.synthetic_mnist(n_train, max(1000, n_train // 4))
         source = "synthetic MNIST-shaped task (fastnn.datasets.synthetic_mnist)"
-    d = (x_train[:n_train], y_train[:n_train], x_test, y_test)
+        d = (x_train[:n_train], y_train[:n_train], x_test, y_test)
+    if n_outputs is not None and n_outputs != len(np.unique(d[1])):
+        raise click.BadParameter(f"the output layer has {n_outputs} units but the data has {len(np.unique(d[1]))} "
+                                 "classes", param_hint="--layers")
     n = len(d[0])
     jobs = [(mode, size, seed) for mode, size in b.configurations(n, batch_sizes) for seed in range(repeat)]
     runs, rates, compiles = {}, {}, {}

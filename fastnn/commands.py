@@ -205,6 +205,34 @@ def _network(table, layers, preprocess, dtype, seed, device, loss=None, scale_ta
     return net
 
 
+BENCH_TEST_FRACTION = 0.2  # of a CSV's rows held out as `fastnn bench`'s test set
+
+
+def bench_data(data, target, preprocess, n_train):
+    """(x_train, y_train, x_test, y_test) for `fastnn bench`: an .npz's four arrays (uint8 pixels
+    scaled to [0, 1]) or a CSV's rows with the --target column as labels, a random fifth held out
+    for testing; the first n_train training rows; then the preprocessing (train's default: z-scores
+    unless every input lies in [-1, 1]) fitted on them and applied to both."""
+    if target is not None and not datasets.is_csv(data):
+        raise OptionError("--target", f"--target names a column of CSV data, but {data} is read as an .npz: "
+                                      "leave --target out")
+    with option("--data"):
+        if datasets.is_csv(data):
+            if target is None:
+                raise OptionError("--target", f"{data} is a CSV: name its label column with --target")
+            table = datasets.load_table(data, target)
+            x_train, y_train, x_test, y_test = split(table.x, table.y, BENCH_TEST_FRACTION, np.random.default_rng(0))
+        else:
+            x_train, y_train, x_test, y_test = datasets.load_npz(data)
+    x_train, y_train = x_train[:n_train], y_train[:n_train]
+    with option("--preprocess"):
+        steps = specs.preprocess(preprocess) if preprocess is not None else default_preprocess(
+            datasets.Table(x_train, y_train, None, None, None, False))
+    for step in steps:
+        x_train = step.fit_transform(x_train)
+    return x_train, y_train, preprocessing.apply(steps, x_test), y_test
+
+
 def default_preprocess(table):
     """z-scores, unless every input already lies in [-1, 1] (uint8 pixels, which the model scales
     to [0, 1]): z-scores would turn their zeros, which the first layer skips, into non-zeros."""

@@ -68,7 +68,8 @@ def load_npz(path):
     trains and tests in one process: images are flattened and uint8 pixels scaled to [0, 1].
     Raises ValueError naming a missing array."""
     names = ("x_train", "y_train", "x_test", "y_test")
-    missing = [k for k in names if k not in _npz(path, expected="an .npz with x_train, y_train, x_test, y_test")]
+    missing = [k for k in names if k not in _npz(path, expected="an .npz with x_train, y_train, x_test, y_test, "
+                                                                  "or a CSV file with a header row named *.csv")]
     if missing:
         raise ValueError(f"{path} lacks the array(s) {missing}; it needs x_train, y_train, x_test, y_test")
     x_train, y_train, x_test, y_test = _npz(path, names)

@@ -65,7 +65,7 @@ def test_bench_reports_an_unreadable_data_file(tmp_path):
     (tmp_path / "junk.npz").write_text("not a zip")
     result = CliRunner().invoke(main, ["bench", "--data", str(tmp_path / "junk.npz")])
     assert result.exit_code == 2 and "junk.npz is not an .npz archive" in result.output
-    assert "pass an .npz with x_train, y_train, x_test, y_test" in result.output
+    assert "pass an .npz with x_train, y_train, x_test, y_test, or a CSV file" in result.output
 
 
 def write_csv(path, n=120, seed=0):
@@ -424,3 +424,39 @@ def test_uint8_pixels_predict_alike_through_the_cli_a_csv_and_the_api(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "npz.npy"), api)
     np.testing.assert_array_equal(np.load(tmp_path / "csv.npy"), api)
     assert [type(step).__name__ for step in net.preprocess] == ["Scale", "Standardizer"]
+
+
+def test_bench_takes_a_csv_with_its_label_column_and_preprocessing(tmp_path):
+    """As train does: --target names the labels, a fifth of the rows is held out, and inputs
+    outside [-1, 1] are standardized unless --preprocess says otherwise."""
+    import json
+
+    import numpy as np
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) * np.array([1.0, 100.0, 1000.0])
+    y = np.array(["lo", "hi"])[(X[:, 0] + X[:, 1] / 100 > 0).astype(int)]
+    with open(tmp_path / "d.csv", "w") as f:
+        f.write("a,b,c,label\n" + "".join(f"{a:.4f},{b:.4f},{c:.4f},{t}\n" for (a, b, c), t in zip(X, y)))
+    base = ["bench", "--data", str(tmp_path / "d.csv"), "--layers", "8:tanh,2:softmax", "--epochs", "3",
+            "--batch-sizes", "16", "--lr", "0.05"]
+    result = CliRunner().invoke(main, base + ["--target", "label", "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert {r["n_train"] for r in rows} == {160} and rows[0]["network"] == "3-8-2"
+    assert max(r["test_accuracy"] for r in rows) > 0.8  # two separable classes, standardized inputs
+    for extra, option, message in ((["--target", "nope"], "--data", "no column 'nope'"),
+                                   ([], "--target", "name its label column with --target"),
+                                   (["--target", "label", "--preprocess", "pca"], "--preprocess", "expected standardize")):
+        bad = CliRunner().invoke(main, base + extra)
+        assert bad.exit_code == 2 and f"Invalid value for {option}" in bad.output and message in bad.output, bad.output
+
+
+def test_bench_takes_train_s_layer_spec():
+    ok = CliRunner().invoke(main, ["bench", "--n-train", "200", "--epochs", "1", "--layers", "8:relu,10:softmax",
+                                   "--batch-sizes", "32", "--lr", "0.05"])
+    assert ok.exit_code == 0 and "784-8-10 relu" in ok.output, ok.output
+    for layers, extra, message in (("8:relu,4:tanh,10:softmax", [], "hidden layers that share one activation"),
+                                   ("8:relu,7:softmax", ["--lr", "0.1"], "the output layer has 7 units but the data has 10"),
+                                   ("8:relu,10:softmax", ["--activation", "tanh"], "give one")):
+        bad = CliRunner().invoke(main, ["bench", "--n-train", "200", "--layers", layers, *extra])
+        assert bad.exit_code == 2 and message in bad.output, bad.output

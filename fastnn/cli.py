@@ -380,7 +380,7 @@ def predict(model, data, target, output, proba, threads):
     _check_writable("--output", output, special_ok=True)  # predictions may go to /dev/stdout
     _check_replaceable("--output", output, "npy" if output.endswith(".npy") else "text", [model, data])
     with _errors(output), _threads(threads):
-        n, score = commands.predict(model, data, target, output, proba)
+        n, score = commands.predict(model, data, target, output, proba, echo=lambda line: click.echo(line, err=True))
     click.echo(f"wrote {n} predictions to {output}", err=True)  # stderr: stdout may be the predictions
     if score:
         click.echo("score: " + "  ".join(f"{k} {v:.4f}" for k, v in score.items()), err=True)

@@ -97,7 +97,7 @@ def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentu
     if nesterov and momentum == 0.0:
         raise OptionError("--nesterov", "--nesterov changes how momentum is applied and has no effect without it: "
                                         "add --momentum (e.g. 0.9)")
-    table = _training_data(data, target)
+    table = _training_data(data, target, echo)
     net = _network(table, layers, preprocess, dtype, seed, device, loss, scale_targets)
     rate, optimizer, order = _rules(lr, optimizer, order)
     y = table.y
@@ -110,6 +110,9 @@ def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentu
         val = (x_val, y_val)
     probe = slice(0, 10000)  # without validation data: the accuracy on (up to) 10,000 training examples
 
+    unfitted = [type(step).__name__ for step in net.preprocess if not step.fitted]
+    if unfitted and x.size >= LARGE_INPUTS:  # fitted inside fit: say what the wait is
+        echo(f"fitting the preprocessing ({', '.join(unfitted)}) on {x.shape[0]:,} x {x.shape[1]:,} inputs")
     with stop_on_interrupt() as stop:
         def after_epoch(model, epoch):
             acc = None
@@ -143,11 +146,29 @@ def _rules(lr, optimizer, order):
     return rate, optimizer, order
 
 
-def _training_data(data, target):
+LARGE_FILE = 32 * 2**20  # bytes: reading a CSV this large shows its progress
+LARGE_INPUTS = 10**7  # numbers: fitting preprocessing on this many says so first
+
+
+class ReadingProgress:
+    """progress(done, size) for datasets' CSV reader: a line on stderr (through ``echo``) at
+    each tenth of a large file, so a long read is not a silent wait."""
+
+    def __init__(self, path, echo):
+        self.path, self.echo, self.shown = path, echo, 0
+
+    def __call__(self, done, size):
+        tenths = 10 * done // size if size >= LARGE_FILE else 0
+        if tenths > self.shown:
+            self.shown = tenths
+            self.echo(f"reading {self.path} ({size / 2**20:,.0f} MiB): {10 * tenths}%")
+
+
+def _training_data(data, target, echo=lambda line: None):
     """The Table of --data, with targets."""
     check_target(data, target)
     with option("--data"):
-        table = datasets.load_table(data, target)
+        table = datasets.load_table(data, target, progress=ReadingProgress(data, echo))
     if table.y is None:
         hint = ("--target", "name the target column with --target") if datasets.is_csv(data) else \
             ("--data", "it needs a y_train (or y) array beside x_train (or x)")
@@ -248,7 +269,7 @@ def check_target(data, target):
                                       "targets are the array y_train or y): leave --target out")
 
 
-def predict(model, data, target, output, proba=False):
+def predict(model, data, target, output, proba=False, echo=lambda line: None):
     """Predictions (or class probabilities) of a saved model for a data file, written as .npy or
     CSV; returns (their number, the scores from Network.evaluate when the data holds targets)."""
     check_target(data, target)
@@ -258,7 +279,7 @@ def predict(model, data, target, output, proba=False):
         raise OptionError("--proba", f"{model} is not a classifier trained with cross-entropy: it has no class "
                                      "probabilities; leave --proba out")
     with option("--data"):  # by column name when the model knows them, else by position
-        x, y = datasets.load_labeled(data, target, columns=net.feature_names_)
+        x, y = datasets.load_labeled(data, target, columns=net.feature_names_, progress=ReadingProgress(data, echo))
         pred = net.predict_proba(x) if proba else net.predict(x)
         score = {k: v for k, v in net.evaluate(x, y).items() if k != "loss"} if y is not None else None
     _write_predictions(output, pred, net.classes_ if proba else None)

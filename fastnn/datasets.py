@@ -76,13 +76,13 @@ def load_npz(path):
     return _float32(x_train, scale=True), y_train, _float32(x_test, scale=True), y_test
 
 
-def load_table(path, target=None):
+def load_table(path, target=None, progress=None):
     """The training data of `fastnn train` as a :class:`Table`: an .npz with x_train and y_train
     (x_test, y_test optional; "x" and "y" also accepted), or a CSV file with a header row whose
     ``target`` column is y (labels may be text) and whose other columns are numbers. Inputs are
     returned as float32 but not scaled: ``Table.uint8`` says that they were uint8 pixels."""
     if is_csv(path):
-        x, y, names = _read_csv(path, target)
+        x, y, names = _read_csv(path, target, progress=progress)
         return Table(x, y, None, None, names, False)
     files = _npz(path)
     x_name = "x_train" if "x_train" in files else "x" if "x" in files else None
@@ -104,11 +104,11 @@ def load_inputs(path, target=None, columns=None):
     return load_labeled(path, target, columns)[0]
 
 
-def load_labeled(path, target=None, columns=None):
+def load_labeled(path, target=None, columns=None, progress=None):
     """(inputs as load_inputs reads them, their labels or None): a CSV's ``target`` column, or
     the .npz's y array beside the x read (y_test, y or y_train)."""
     if is_csv(path):
-        x, y, _ = _read_csv(path, target, columns)
+        x, y, _ = _read_csv(path, target, columns, progress)
         return x, y
     files = _npz(path)
     name = next((k for k in ("x_test", "x", "x_train") if k in files), None)
@@ -154,9 +154,10 @@ def _npz(path, names=None, expected="an .npz, or a CSV file with a header row na
         raise ValueError(f"cannot read {path} as an .npz archive: {e}") from None
 
 
-def _read_csv(path, target=None, columns=None):
+def _read_csv(path, target=None, columns=None, progress=None):
     """(x float32, y or None, feature names) from a CSV file with a header row, read once and
-    BLOCK_ROWS rows at a time: the memory it takes is about that of x."""
+    BLOCK_ROWS rows at a time: the memory it takes is about that of x. ``progress(done, size)``,
+    if given, is called after each block with the bytes read so far and the file's size."""
     rows = None
     try:
         # utf-8-sig: the byte-order mark that Excel writes is not part of the first column's name.
@@ -164,7 +165,9 @@ def _read_csv(path, target=None, columns=None):
             rows = csv.reader(f)
             header = [h.strip() for h in next((r for r in rows if any(r)), [])]
             cols, t = _columns(path, header, target, columns)
-            return _parse(path, rows, header, cols, t, _size(f))
+            size = _size(f)
+            report = None if progress is None else lambda: progress(f.buffer.tell(), size)
+            return _parse(path, rows, header, cols, t, size, report)
     except csv.Error as e:  # a NUL byte, a field beyond csv.field_size_limit()
         raise ValueError(f"{path} line {rows.line_num}: {e}") from None
     except UnicodeDecodeError:
@@ -208,9 +211,9 @@ def _size(f):
         return 0
 
 
-def _parse(path, rows, header, cols, t, size):
+def _parse(path, rows, header, cols, t, size, report=None):
     """The data rows after the header: numbers into a float32 array that grows as blocks arrive,
-    the target column's labels into a list."""
+    the target column's labels into a list; report() after each block."""
     names = [header[i] for i in cols]
     x, n, labels = None, 0, [] if t is not None else None
     for block, lines in _blocks(path, rows, header, cols, t, labels):
@@ -223,6 +226,8 @@ def _parse(path, rows, header, cols, t, size):
             x.resize((max(n + len(block), len(x) * 5 // 4), len(cols)), refcheck=False)
         x[n : n + len(block)] = values
         n += len(block)
+        if report is not None:
+            report()
     if n == 0:
         raise ValueError(f"{path} has a header row but no data rows")
     x.resize((n, len(cols)), refcheck=False)  # gives back the rows the guess had in excess

@@ -143,3 +143,24 @@ def test_fit_verbose_prints_the_cli_epoch_line(capsys):
     assert lines == [commands.epoch_line({k: v[: i + 1] for k, v in net.history_.items()}, i + 1, 2, 30)
                      for i in range(2)]
     assert lines[0].startswith("epoch 1/2  loss ") and "  val_acc " in lines[0] and lines[0].endswith(" ex/s")
+
+
+def test_long_steps_say_what_the_wait_is(tmp_path, monkeypatch):
+    """Reading a large CSV shows its progress by tenths; fitting preprocessing on many inputs
+    says so before the wait (thresholds lowered here: the file is small)."""
+    from fastnn import datasets
+    X, y = wine_like(3000)  # 100 kB: read by the text layer 8 kB at a time
+    write_table(tmp_path / "d.csv", X, y)
+    monkeypatch.setattr(commands, "LARGE_FILE", 0)
+    monkeypatch.setattr(commands, "LARGE_INPUTS", 0)
+    monkeypatch.setattr(datasets, "BLOCK_ROWS", 30)  # a hundred blocks
+    result = train(tmp_path, "--layers", "4:tanh,3:softmax", "--save", str(tmp_path / "m.npz"))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    reading = [line for line in lines if line.startswith(f"reading {tmp_path / 'd.csv'} (0 MiB): ")]
+    percents = [int(line.rsplit(" ", 1)[1][:-1]) for line in reading]
+    assert percents == sorted(set(percents)) and percents[-1] == 100 and len(percents) >= 5
+    fitting = lines.index("fitting the preprocessing (Standardizer) on 3,000 x 4 inputs")
+    assert fitting < min(i for i, line in enumerate(lines) if line.startswith("epoch 1/"))
+    quiet = train(tmp_path, "--layers", "4:tanh,3:softmax", "--quiet")
+    assert "reading" not in quiet.output and "fitting" not in quiet.output

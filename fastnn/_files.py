@@ -77,15 +77,16 @@ def check_writable(path, special_ok=False):
 
 
 # What a file starts with, by kind: models are .npz (zip) archives, .npy arrays start with their
-# own magic; anything else is taken for text (CSV).
+# own magic; text (CSV) holds no NUL byte in its first block; anything else is "binary".
 _MAGIC = {"npz": (b"PK\x03\x04", b"PK\x05\x06"), "npy": (b"\x93NUMPY",)}
 
 
 def kind_of(path):
-    """"npz", "npy" or "text": the kind of the existing file at ``path``, from its first bytes."""
+    """"npz", "npy", "text" or "binary": the kind of the existing file at ``path``, from its first bytes."""
     with open(path, "rb") as f:
-        head = f.read(6)
-    return next((kind for kind, magics in _MAGIC.items() if head.startswith(magics)), "text")
+        head = f.read(4096)
+    kind = next((kind for kind, magics in _MAGIC.items() if head.startswith(magics)), None)
+    return kind or ("binary" if b"\0" in head else "text")
 
 
 def check_replaceable(path, kind, inputs=()):

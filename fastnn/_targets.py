@@ -3,6 +3,7 @@ import numpy as np
 
 from . import _checks, losses
 
+UNBOUNDED_OUTPUTS = ("linear", "tanh_linear")  # outputs that can reach any z-score
 LABEL_KINDS = "biuUfS"  # numpy kinds fit takes as class labels: booleans, integers, floats, str, bytes
 _NUMERIC = "biuf"  # labels of these kinds compare as numbers: 1, 1.0 and True are one class
 
@@ -24,7 +25,9 @@ class Targets:
     @classmethod
     def infer(cls, y, loss, output_activation, n_outputs, scale=False):
         """Targets for the first fit; checks that the output layer can represent them. ``scale``:
-        learn regression targets as z-scores (the mean and standard deviation of this y)."""
+        learn regression targets as z-scores (the mean and standard deviation of this y), when
+        the output is unbounded (UNBOUNDED_OUTPUTS): a logistic, tanh or ReLU output could not
+        reach z-scores of either sign, and its targets are taken as they are."""
         y = np.asarray(y)
         if losses.is_classification(loss, y):
             labels = _labels(y)
@@ -41,7 +44,7 @@ class Targets:
         y2 = _regression(y)
         if y2.shape[1] != n_outputs:
             raise ValueError(f"y has {y2.shape[1]} target(s) per example but the output layer has {n_outputs} units")
-        if not scale:
+        if not scale or output_activation not in UNBOUNDED_OUTPUTS:
             return cls(n_targets=y2.shape[1], flat=y.ndim == 1)
         y64 = y2.astype(np.float64)
         std = y64.std(axis=0)

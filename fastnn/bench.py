@@ -243,6 +243,9 @@ def verdict(rows):
     how much sooner than the next (and than each peer's fastest), which had the best
     throughput; without a target, which ended with the best test accuracy."""
     target = rows[0].get("target")
+    rows = [r for r in rows if np.isfinite(r["examples_per_s"]) and np.isfinite(r["test_accuracy"])]
+    if not rows:
+        return "Every mode diverged: lower --lr."
     fastest = max(rows, key=lambda r: r["examples_per_s"])
     throughput = f"the highest throughput was {_label(fastest)}'s ({fastest['examples_per_s']:,.0f} examples/s)"
     if target is None:

@@ -1,6 +1,7 @@
 """The `fastnn` command line. No logic here: it parses, calls fastnn.bench and prints."""
 import contextlib
 import json
+import os
 import sys
 
 import click
@@ -19,6 +20,14 @@ def main():
 
 
 DIVERGED = 3  # exit status of a training run whose loss diverged
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _ints(ctx, param, value):
@@ -118,6 +127,9 @@ def bench(hidden, activation, dtype, n_train, epochs, batch_sizes, lr, target, r
     _check_device(device)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     threads = numba.get_num_threads()  # what fastnn (and the peers) really get
+    if target_column is not None and _is_number(target_column):
+        raise click.BadParameter(f"--target names the label column of a CSV, got {target_column!r}; the accuracy to "
+                                 f"reach is --target-accuracy {target_column}", param_hint="--target")
     if data:
         from . import commands
 
@@ -291,6 +303,9 @@ def _check_replaceable(option, path, kind, inputs):
         check_replaceable(path, kind, inputs)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint=option) from None
+    except OSError as e:  # an existing file that cannot be read: its kind is unknown
+        raise click.BadParameter(f"cannot read {path} to check what it holds: {e.strerror or e}; choose another path",
+                                 param_hint=option) from None
 
 
 @main.command()
@@ -318,6 +333,8 @@ def _check_replaceable(option, path, kind, inputs):
 @click.option("--early-stopping", type=click.IntRange(min=1), default=None, metavar="PATIENCE",
               help="Stop after PATIENCE epochs without a new best validation loss (the training loss without "
                    "--validation-split) and keep the best weights.")
+@click.option("--layer-scaling", type=click.Choice(["fan_in"]), default=None,
+              help="fan_in: each layer learns at lr / sqrt(its fan-in) (LeCun's per-layer rates).")
 @click.option("--bn-statistics", type=click.Choice(["moving", "training_set"]), default="moving", show_default=True,
               help="Batch norm at inference: moving averages, or the statistics of the whole training set.")
 @click.option("--preprocess", default=None,
@@ -344,6 +361,9 @@ def train(quiet, **kw):
     _check_writable("--log", kw["log"], special_ok=True)
     _check_replaceable("--save", kw["save"], "npz", [kw["data"]])
     _check_replaceable("--log", kw["log"], "text", [kw["data"], kw["save"]])
+    if kw["log"] and kw["save"] and os.path.abspath(kw["log"]) == os.path.abspath(kw["save"]):
+        raise click.BadParameter(f"--log and --save both name {kw['log']}: the history would replace the model; "
+                                 "choose another path", param_hint="--log")
     _check_device(kw["device"])
     echo = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     with _errors(kw["save"]), _threads(kw.pop("threads")):
@@ -382,7 +402,9 @@ def predict(model, data, target, output, proba, threads):
     with _errors(output), _threads(threads):
         n, score = commands.predict(model, data, target, output, proba, echo=lambda line: click.echo(line, err=True))
     click.echo(f"wrote {n} predictions to {output}", err=True)  # stderr: stdout may be the predictions
-    if score:
+    if score and "no score" in score:  # the predictions are written; the targets could not be scored
+        click.echo(f"no score: {score['no score']}", err=True)
+    elif score:
         click.echo("score: " + "  ".join(f"{k} {v:.4f}" for k, v in score.items()), err=True)
 
 

@@ -44,11 +44,11 @@ def loss_for(layers):
     return "cross_entropy" if layers[-1].activation.name in ("softmax", "logistic") else "mse"
 
 
-def split(x, y, fraction, rng):
+def split(x, y, fraction, rng, name="--validation-split"):
     """(x_train, y_train, x_val, y_val): a random ``fraction`` of the examples held out."""
     n_val = int(round(fraction * len(x)))
     if fraction > 0 and not 1 <= n_val < len(x):
-        raise ValueError(f"--validation-split {fraction} leaves {n_val} of {len(x)} examples for validation")
+        raise ValueError(f"{name} ({fraction:g}) leaves {n_val} of {len(x)} examples held out; use more examples")
     perm = rng.permutation(len(x))
     val, train = perm[:n_val], perm[n_val:]
     return x[train], y[train], x[val], y[val]
@@ -92,7 +92,7 @@ def progress_line(net, epoch, epochs, n, train_acc=None):
 
 def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentum, preprocess, order,
           validation_split, seed, dtype, save, echo, device="cpu", nesterov=False, weight_decay=0.0, loss=None,
-          early_stopping=None, bn_statistics="moving", log=None, scale_targets=True):
+          early_stopping=None, bn_statistics="moving", log=None, scale_targets=True, layer_scaling=None):
     """Train a network on a data file; returns (net, test metrics or None)."""
     if nesterov and momentum == 0.0:
         raise OptionError("--nesterov", "--nesterov changes how momentum is applied and has no effect without it: "
@@ -124,7 +124,8 @@ def train(data, target, layers, mode, batch_size, epochs, lr, optimizer, momentu
             warnings.simplefilter("ignore", DivergenceWarning)  # the CLI reports net.diverged_ in one line
             net.fit(x, y, mode=mode, batch_size=batch_size, epochs=epochs, lr=rate, optimizer=optimizer,
                     momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, early_stopping=early_stopping,
-                    bn_statistics=bn_statistics, order=order, validation_data=val, callback=after_epoch)
+                    bn_statistics=bn_statistics, layer_scaling=layer_scaling, order=order, validation_data=val,
+                    callback=after_epoch)
         if log:
             write_history(log, net.history_)
         if save:  # still under the handler: a Ctrl-C now waits for the whole file
@@ -190,6 +191,8 @@ def trend_advice(net):
     if len(losses) < 2 or net.stopped_epoch_ is not None:
         return None
     prev, last = losses[-2], losses[-1]
+    if last > prev * (1 + ROSE) and net.best_epoch_ is not None:  # early stopping kept the best epoch
+        return f"the {name} rose in the last epoch ({prev:.4g} -> {last:.4g}): lower --lr; the best epoch was kept"
     if last > prev * (1 + ROSE):
         return (f"the {name} rose in the last epoch ({prev:.4g} -> {last:.4g}, best {min(losses):.4g}): lower --lr, "
                 f"or keep the best epoch with --early-stopping")
@@ -242,7 +245,12 @@ def bench_data(data, target, preprocess, n_train):
             if target is None:
                 raise OptionError("--target", f"{data} is a CSV: name its label column with --target")
             table = datasets.load_table(data, target)
-            x_train, y_train, x_test, y_test = split(table.x, table.y, BENCH_TEST_FRACTION, np.random.default_rng(0))
+            x_train, y_train, x_test, y_test = split(table.x, table.y, BENCH_TEST_FRACTION, np.random.default_rng(0),
+                                                     "bench's test fifth")
+            unseen = np.setdiff1d(y_test, y_train[:n_train])
+            if unseen.size:
+                raise ValueError(f"{data}: the held-out fifth has label(s) {unseen[:5].tolist()} that the training "
+                                 f"rows (the first {n_train:,} of the rest) lack; use more rows or --n-train")
         else:
             x_train, y_train, x_test, y_test = datasets.load_npz(data)
     x_train, y_train = x_train[:n_train], y_train[:n_train]
@@ -281,9 +289,19 @@ def predict(model, data, target, output, proba=False, echo=lambda line: None):
     with option("--data"):  # by column name when the model knows them, else by position
         x, y = datasets.load_labeled(data, target, columns=net.feature_names_, progress=ReadingProgress(data, echo))
         pred = net.predict_proba(x) if proba else net.predict(x)
-        score = {k: v for k, v in net.evaluate(x, y).items() if k != "loss"} if y is not None else None
     _write_predictions(output, pred, net.classes_ if proba else None)
-    return len(pred), score
+    return len(pred), _score(net, x, y)
+
+
+def _score(net, x, y):
+    """{metric: value} of the predictions against targets y, None without them, or
+    {"no score": reason} when y cannot be scored (labels the model does not know)."""
+    if y is None:
+        return None
+    try:
+        return {k: v for k, v in net.evaluate(x, y).items() if k != "loss"}
+    except (ValueError, TypeError) as e:
+        return {"no score": str(e)}
 
 
 def _write_predictions(path, pred, classes=None):

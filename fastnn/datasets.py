@@ -166,7 +166,8 @@ def _read_csv(path, target=None, columns=None, progress=None):
             header = [h.strip() for h in next((r for r in rows if any(r)), [])]
             cols, t = _columns(path, header, target, columns)
             size = _size(f)
-            report = None if progress is None else lambda: progress(f.buffer.tell(), size)
+            # a pipe has no size and cannot tell its position: no progress
+            report = None if progress is None or size <= 0 else lambda: progress(f.buffer.tell(), size)
             return _parse(path, rows, header, cols, t, size, report)
     except csv.Error as e:  # a NUL byte, a field beyond csv.field_size_limit()
         raise ValueError(f"{path} line {rows.line_num}: {e}") from None

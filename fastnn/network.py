@@ -52,8 +52,9 @@ class Network(WeightAccess):
         NVIDIA GPU (needs the ``fastnn[cuda]`` extra and a GPU; the error says which is
         missing). Prediction and evaluation run on the CPU; the weights are the same arrays.
     scale_targets : bool, default False
-        Regression: learn the targets as z-scores (the mean and standard deviation of the first
-        fit's y, saved with the model); predict maps the outputs back. The losses of history_,
+        Regression with a linear (or tanh_linear) output: learn the targets as z-scores (the
+        mean and standard deviation of the first fit's y, saved with the model); predict maps
+        the outputs back. Bounded outputs (logistic, tanh, ReLU) take the targets as they are. The losses of history_,
         evaluate and loss_and_gradients are then those of the z-scores; evaluate's r2, mae and
         rmse are in the targets' units. Targets of large scale (prices, counts) otherwise need
         a tiny rate, or diverge.

@@ -252,7 +252,8 @@ class Adaptive(Rule):
     epoch, E_t the monitored error and F_t = E_{t-1} - E_t its fall:
 
     1. E_t > E_{t-1} (worse, or the upswing of an oscillation): rate *= ``down``; the search ends;
-    2. while searching, if F_t < ``slow`` * E_{t-1} or F_t >= F_{t-1}: rate *= ``search_up``;
+    2. while searching, if the error fell (F_t > 0) and F_t < ``slow`` * E_{t-1} or F_t >= F_{t-1}:
+       rate *= ``search_up``;
     3. otherwise, if the error fell in each of the last ``window`` epochs and each fall was
        smaller than ``slow`` times the error before it: rate *= ``up``;
     4. otherwise (falling fast enough, or too few epochs seen) the rate stays.
@@ -281,8 +282,8 @@ class Adaptive(Rule):
 
     def _searching(self, errors):
         """The last fall was slow, or no smaller than the one before: the error is not levelling off."""
-        fall = errors[-2] - errors[-1]
-        return fall < self.slow * abs(errors[-2]) or (len(errors) > 2 and fall >= errors[-3] - errors[-2])
+        fall = errors[-2] - errors[-1]  # > 0: a flat error (or one at 0) is no reason to raise
+        return 0 < fall and (fall < self.slow * abs(errors[-2]) or (len(errors) > 2 and fall >= errors[-3] - errors[-2]))
 
     def _next_rate(self, errors):
         if len(errors) < 2:

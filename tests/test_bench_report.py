@@ -44,3 +44,10 @@ def test_the_closing_sentence_answers_which_mode():
         "After 3 epoch(s), online reached the best test accuracy (0.5000); the highest throughput was full batch's "
         "(2,000 examples/s). --target-accuracy compares the time to an accuracy.")
     assert bench.verdict([row("online", 1, 1000, 0.5)]).startswith("No mode reached 0.9 test accuracy in 3 epoch(s)")
+
+
+def test_a_diverged_mode_never_wins_the_closing_sentence():
+    nan = float("nan")
+    text = bench.verdict([row("online", 1, nan, nan, target=None), row("minibatch", 32, 1000, 0.5, target=None)])
+    assert text.startswith("After 3 epoch(s), mini-batch 32 reached the best test accuracy (0.5000)")
+    assert bench.verdict([row("online", 1, nan, nan)]) == "Every mode diverged: lower --lr."

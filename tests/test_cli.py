@@ -460,3 +460,22 @@ def test_bench_takes_train_s_layer_spec():
                                    ("8:relu,10:softmax", ["--activation", "tanh"], "give one")):
         bad = CliRunner().invoke(main, ["bench", "--n-train", "200", "--layers", layers, *extra])
         assert bad.exit_code == 2 and message in bad.output, bad.output
+
+
+def test_bench_target_given_a_number_points_to_target_accuracy():
+    result = CliRunner().invoke(main, ["bench", "--target", "0.95"])
+    assert result.exit_code == 2 and "the accuracy to reach is --target-accuracy 0.95" in result.output
+
+
+def test_a_csv_from_a_pipe_still_reads(tmp_path):
+    """Progress needs a file's size; a pipe has none and must read as before."""
+    import threading
+
+    from fastnn import commands, datasets
+    fifo = tmp_path / "d.csv"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("a,b,label\n1,2,x\n3,4,y\n"))
+    writer.start()
+    table = datasets.load_table(fifo, "label", progress=commands.ReadingProgress(fifo, print))
+    writer.join(timeout=10)
+    assert table.x.tolist() == [[1.0, 2.0], [3.0, 4.0]] and table.y.tolist() == ["x", "y"]

@@ -46,17 +46,22 @@ def test_proba_writes_a_column_per_class_and_the_score_goes_to_stderr(classifier
     assert f"score: accuracy {net.evaluate(X, y)['accuracy']:.4f}" in result.output
 
 
-def test_no_score_without_targets(classifier, tmp_path):
+def test_no_score_without_targets_and_predictions_even_when_the_targets_cannot_be_scored(classifier, tmp_path):
     folder, X, _ = classifier
     write_table(tmp_path / "x.csv", X, np.zeros(len(X)), name="unused")
-    result = predict(folder / "m.npz", "--data", tmp_path / "x.csv", "--target", "unused", "--output",
-                     tmp_path / "p.npy")
-    # --target names a column, which here holds numbers, not the model's labels: a clear error
-    assert result.exit_code == 2 and "the network was fitted on labels ['a', 'b', 'c']" in result.output
+    out = tmp_path / "p.npy"
+    result = predict(folder / "m.npz", "--data", tmp_path / "x.csv", "--target", "unused", "--output", out)
+    # the column holds numbers, not the model's labels: the predictions are written, the score
+    # names why there is none
+    assert result.exit_code == 0, result.output
+    assert "no score: y holds labels of dtype float64; the network was fitted on labels ['a', 'b', 'c']" in result.output
+    from fastnn import datasets
+    np.testing.assert_array_equal(np.load(out), fastnn.load(folder / "m.npz").predict(
+        datasets.load_inputs(tmp_path / "x.csv", "unused")))
     plain = tmp_path / "plain.csv"
     plain.write_text("x0,x1,x2\n" + "\n".join(",".join(f"{v:.6g}" for v in row) for row in X.tolist()) + "\n")
     result = predict(folder / "m.npz", "--data", plain, "--output", tmp_path / "p.npy")
-    assert result.exit_code == 0 and "score:" not in result.output, result.output
+    assert result.exit_code == 0 and "score:" not in result.output and "no score" not in result.output, result.output
 
 
 def test_regression_scores_match_scikit_learn(tmp_path):
@@ -108,6 +113,13 @@ def test_outputs_never_replace_an_input_or_a_file_of_another_kind(classifier, tm
     other.write_text("someone's notes\n")
     cases.append((["train", "--data", data, "--target", "label", "--layers", "3:softmax", "--save", other], "--save",
                   "an existing text file and this would replace it with npz"))
+    image = tmp_path / "photo.png"  # binary, neither npz nor npy: not "text" a CSV may replace
+    image.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
+    cases.append((["predict", model, "--data", data, "--target", "label", "--output", image], "--output",
+                  "an existing binary file and this would replace it with text"))
+    log = tmp_path / "same.npz"
+    cases.append((["train", "--data", data, "--target", "label", "--layers", "3:softmax", "--save", log, "--log", log],
+                  "--log", "--log and --save both name"))
     for args, option, message in cases:
         result = CliRunner().invoke(main, [str(a) for a in args])
         assert result.exit_code == 2 and f"Invalid value for {option}" in result.output, (args, result.output)

@@ -48,10 +48,11 @@ def test_every_fit_option_reaches_fit(tmp_path, monkeypatch):
     result = train(tmp_path, "--layers", "8:tanh:lecun_normal:bn,3:softmax", "--epochs", "30", "--momentum", "0.9",
                    "--nesterov", "--weight-decay", "0.001", "--early-stopping", "2", "--bn-statistics",
                    "training_set", "--validation-split", "0.3", "--lr", "2", "--threads", "1", "--quiet",
-                   "--log", str(log), "--save", str(tmp_path / "m.npz"))
+                   "--log", str(log), "--layer-scaling", "fan_in", "--save", str(tmp_path / "m.npz"))
     assert result.exit_code == 0, result.output
-    assert {k: seen[k] for k in ("nesterov", "weight_decay", "early_stopping", "bn_statistics")} == {
-        "nesterov": True, "weight_decay": 0.001, "early_stopping": 2, "bn_statistics": "training_set"}
+    assert {k: seen[k] for k in ("nesterov", "weight_decay", "early_stopping", "bn_statistics", "layer_scaling")} == {
+        "nesterov": True, "weight_decay": 0.001, "early_stopping": 2, "bn_statistics": "training_set",
+        "layer_scaling": "fan_in"}
     assert numba.get_num_threads() == threads  # --threads holds for the command only
     assert "epoch " not in result.output  # --quiet
     rows = list(csv.DictReader(log.open()))
@@ -117,9 +118,9 @@ def test_a_diverged_run_saves_what_it_kept_and_exits_3(tmp_path):
 
 
 class _Fit:
-    def __init__(self, losses, val=None, stopped=None):
+    def __init__(self, losses, val=None, stopped=None, best=None):
         self.history_ = {"loss": losses} if val is None else {"loss": losses, "val_loss": val}
-        self.stopped_epoch_ = stopped
+        self.stopped_epoch_, self.best_epoch_ = stopped, best
 
 
 @pytest.mark.parametrize("fit,expected", [
@@ -128,6 +129,7 @@ class _Fit:
     (_Fit([1.0, 0.995]), None),
     (_Fit([1.0]), None),
     (_Fit([1.0, 0.5, 0.7], stopped=3), None),  # early stopping kept the best epoch: nothing to advise
+    (_Fit([1.0, 0.5, 0.7], best=2), "the loss rose in the last epoch (0.5 -> 0.7): lower --lr; the best epoch was kept"),
 ])
 def test_closing_advice_reads_the_monitored_loss(fit, expected):
     advice = commands.trend_advice(fit)

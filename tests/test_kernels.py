@@ -158,7 +158,7 @@ def test_sparse_affine_and_weight_grad_against_numpy(dtype):
     W, b = rng.normal(size=(9, 6)).astype(dtype), rng.normal(size=6).astype(dtype)
     dZ = rng.normal(size=(rows.size, 6)).astype(dtype)
     Z = np.empty((rows.size, 6), dtype)
-    lists, counts = np.full((rows.size, 9), -1, np.int64), np.empty(rows.size, np.int64)
+    lists, counts = np.full((rows.size, 9), -1, np.int32), np.empty(rows.size, np.int64)
     sparse_affine(X, rows, W, b, Z, lists, counts)
     tol = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(Z, X[rows] @ W + b, rtol=tol, atol=tol)

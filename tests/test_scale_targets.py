@@ -41,6 +41,18 @@ def test_scaled_targets_train_as_z_scores_and_predict_in_their_units(tmp_path):
     assert raw.evaluate(X, Y)["r2"] < 0.0
 
 
+def test_bounded_outputs_take_the_targets_as_they_are():
+    """A logistic output cannot reach negative z-scores: 0/1 targets stay 0/1 (else predictions
+    would be confined to [0.5, 1] once mapped back)."""
+    X, _ = large_targets(60)
+    y = (X[:, 0] > 0).astype(float)
+    net = fastnn.Network([fastnn.Dense(8, activation="tanh"), fastnn.Dense(1, activation="logistic")], loss="mse",
+                         seed=0, scale_targets=True).fit(X, y, epochs=20, lr=0.5)
+    assert net._targets.scale is None
+    pred = net.predict(X)
+    assert pred.min() < 0.3 and pred.max() > 0.7 and net.evaluate(X, y)["r2"] > 0.3
+
+
 def test_a_constant_target_is_shifted_not_divided_by_zero():
     X, Y = large_targets(50)
     Y[:, 1] = 7.0

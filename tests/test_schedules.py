@@ -82,6 +82,8 @@ def test_performance_cuts_after_patience_and_counts_afresh():
     ([1.0, 0.999, 0.998, 0.997, 0.996], [1.0, 3.0, 9.0, 27.0, 81.0]),  # no rise yet, slow falls: x3 each
     ([1.0, 0.9, 0.75, 0.55, 0.5], [1.0, 1.0, 3.0, 9.0, 9.0]),         # falls that grow: x3, until they shrink
     ([1.0, 0.5, 0.25, 0.125], [1.0, 1.0, 1.0, 1.0]),                  # falling fast, levelling off: leave it
+    ([1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]),                    # flat: no fall, no raise
+    ([0.0, 0.0, 0.0], [1.0, 1.0, 1.0]),                               # at zero: likewise
     ([2.0, 2.2, 2.198, 2.196, 2.194], [1.0, 0.5, 0.5, 0.5, 0.55]),    # after a rise: Hinton's, x1.1 after 3 slow falls
     ([2.0, 2.2, 2.198, 2.196, 1.5, 1.499], [1.0, 0.5, 0.5, 0.5, 0.5, 0.5]),  # one fast fall in the window: leave it
 ])

@@ -41,7 +41,7 @@ def nonzeros_at(x, x0, n, nz):
 @njit(**KERNEL, fastmath=_FAST)
 def affine_row(x, x0, n_in, W, w0, b, b0, z, z0, n_out, nz):
     """z[z0:z0 + n_out] = b[b0:...] + the n_in inputs x[x0:...] times the (n_in, n_out) matrix
-    at W[w0:], over the non-zero inputs only; nz is int64 scratch of length n_in."""
+    at W[w0:], over the non-zero inputs only; nz is integer scratch of length n_in."""
     affine_nz_row(x, x0, nz, nonzeros_at(x, x0, n_in, nz), W, w0, b, b0, z, z0, n_out)
 
 

@@ -176,7 +176,7 @@ def lazy_epoch(theta, grad, state, layout, act_params, X, T, order, ws, lr, mom,
     n_in, u0, fan_out = layout[0, FAN_IN], layout[0, UNIT_OFF], layout[0, FAN_OUT]
     X_, buf = X.reshape(X.size), buffers(theta, layout, ws)
     d_first = ws.dZ[u0 : u0 + fan_out]  # the first layer's deltas, where one_example leaves them
-    nz0 = np.empty(n_in, np.int64)  # the example's non-zero inputs
+    nz0 = np.empty(n_in, np.int32)  # the example's non-zero inputs
     views = lazy_views(theta, state, layout)
     factors = idle_factors(rule.code, rule.hp, mom[0], order.size, theta.dtype)
     last = np.full(n_in, t0)  # the update each first-layer row has seen

@@ -43,7 +43,7 @@ def sgd_online_epoch(theta, layout, act_params, X, T, order, lr, rule, loss_code
     out, u_out, m = layout[L - 1, ACT], layout[L - 1, UNIT_OFF], layout[L - 1, FAN_OUT]
     X_, buf = X.reshape(X.size), buffers(theta, layout, ws)
     z, a, d, nz, Z_out, A_out, D_out, alpha = buf
-    nz0 = np.empty(n_in, np.int64)  # the example's non-zero inputs
+    nz0 = np.empty(n_in, np.int32)  # the example's non-zero inputs
     lazy = rule.weight_decay != 0.0
     log_kept = _log_kept(lr, rule.layer_scale[0] * rule.weight_decay)
     last = np.zeros(n_in if lazy else 0, np.int64)  # the updates whose decay each first-layer row has had
@@ -73,7 +73,7 @@ def sgd_online_epoch(theta, layout, act_params, X, T, order, lr, rule, loss_code
         if not np.isfinite(total):
             break
     if lazy:  # every first-layer row brought up to the last update
-        _catch_up(theta, layout, np.arange(n_in), n_in, last, steps, log_kept)
+        _catch_up(theta, layout, np.arange(n_in, dtype=np.int32), n_in, last, steps, log_kept)
     return total, steps
 
 

@@ -81,13 +81,17 @@ def workspace(theta, layout, n_in, plan):
             tmp_size = max(tmp_size, layout[l, FAN_IN] * layout[l, FAN_OUT])
     tmp_size *= n_parts  # one block of partial BLAS products per thread
     f = theta.dtype
-    n_lists = 0  # row-loop layers come first (plan: none, the first or all): list planes 0..n_lists-1
+    # Row-loop layers come first (plans: none, the first or all): list planes 0..n_lists-1, as
+    # wide as their largest fan-in. int32: half the memory of int64 (with batch norm a
+    # full-batch chunk is the whole training set), and the online kernels' lists are int32 too.
+    n_lists, list_width = 0, 0
     while n_lists < L and not use_blas[n_lists]:
+        list_width = max(list_width, layout[n_lists, FAN_IN])
         n_lists += 1
-    lists = np.empty((n_lists, chunk, max_fan_in), np.int64)
+    lists = np.empty((n_lists, chunk, list_width), np.int32)
     return Workspace(np.empty(chunk * n_in if use_blas[0] else 0, f), lists, np.empty((n_lists, chunk), np.int64),
                      np.arange(chunk), np.empty(chunk * units, f), np.empty(chunk * units, f),
-                     np.empty(chunk * units, f), np.empty(tmp_size, f), np.empty(max_fan_in, np.int64),
+                     np.empty(chunk * units, f), np.empty(tmp_size, f), np.empty(max_fan_in, np.int32),
                      np.empty(chunk * units if has_bn else 0, f), np.empty((3, units if has_bn else 0), np.float64),
                      np.zeros(units if has_bn else 0, f))
 
@@ -207,19 +211,19 @@ def _affine_parts(A, rows, W, b, Z, blas, lists, counts, l, n_parts):
     """Z = A[rows] @ W + b over row parts: by BLAS (A holds exactly these rows), or by row
     loops over each row's non-zeros, listed in lists[l] / counts[l]."""
     if n_parts == 1:
-        _affine_part(A, rows, W, b, Z, blas, lists[l], counts[l], np.int64(0), rows.size)
+        _affine_part(A, rows, W, b, Z, blas, lists, counts, l, np.int64(0), rows.size)
     else:
         for t in prange(n_parts):
             r0, r1 = _part(t, n_parts, rows.size)
-            _affine_part(A, rows, W, b, Z, blas, lists[l], counts[l], r0, r1)
+            _affine_part(A, rows, W, b, Z, blas, lists, counts, l, r0, r1)
 
 
 @njit(**KERNEL, inline="always")
-def _affine_part(A, rows, W, b, Z, blas, lists, counts, r0, r1):
+def _affine_part(A, rows, W, b, Z, blas, lists, counts, l, r0, r1):
     if blas:
         affine_forward(A[r0:r1], W, b, Z[r0:r1])
-    else:
-        sparse_affine(A, rows[r0:r1], W, b, Z[r0:r1], lists[r0:r1], counts[r0:r1])
+    else:  # a row-loop layer: it has a list plane (BLAS layers have none)
+        sparse_affine(A, rows[r0:r1], W, b, Z[r0:r1], lists[l, r0:r1], counts[l, r0:r1])
 
 
 @njit(**KERNEL, parallel=_PARALLEL)

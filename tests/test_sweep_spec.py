@@ -50,6 +50,9 @@ def test_a_fixed_value_that_becomes_a_grid_key_names_the_same_run(data):
     ('data = "toy.npz"\n', "needs layers"),
     ('data = "toy.npz"\nlayers = "4:tanh,2:softmax"\nmode = "stochastic"\n', "mode = 'stochastic'"),
     ('data = "toy.npz\n', "not valid TOML"),
+    ('data = "toy.npz"\nlayers = "4:tanh,2:softmax"\nnesterov = "yes"\n', "nesterov = 'yes': must be true or false"),
+    ('data = "toy.npz"\nlayers = "4:tanh,2:softmax"\nloss = "hinge"\n', "loss = 'hinge': must be one of"),
+    ('data = "toy.npz"\nlayers = "4:tanh,2:softmax"\nearly_stopping = 0\n', "early_stopping = 0: must be an integer"),
 ])
 def test_bad_specs_name_the_key_and_value(data, text, message):
     """Each mistake is refused before anything runs, naming the key and the value."""
@@ -119,3 +122,20 @@ def test_without_dask_the_command_says_how_to_install_it(data, monkeypatch):
     result = CliRunner().invoke(main, ["sweep", str(path), "--out", str(data / "rows.csv")])
     assert result.exit_code == 1 and "pip install 'fastnn[dask]'" in result.output
     assert not (data / "rows.csv").exists()
+
+
+def test_train_s_later_options_reach_fit(monkeypatch):
+    """Keys are train's options: the ones issue 16 gave train reach fit in a sweep too."""
+    from fastnn._sweep.run import run_one
+    from fastnn.datasets import Table
+    from fastnn.network import Network
+
+    seen, real = {}, Network.fit
+    monkeypatch.setattr(Network, "fit", lambda self, *a, **kw: seen.update(kw) or real(self, *a, **kw))
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 3)).astype(np.float32)
+    options = {"nesterov": True, "momentum": 0.5, "weight_decay": 0.01, "early_stopping": 2,
+               "bn_statistics": "training_set", "layer_scaling": "fan_in"}
+    config = {**spec.DEFAULTS, "layers": "4:tanh:lecun_normal:bn,2:softmax", "epochs": 2, **options}
+    row = run_one(config, Table(X, (X[:, 0] > 0).astype(int), None, None, None, False))
+    assert row["error"] == "" and {k: seen[k] for k in options} == options

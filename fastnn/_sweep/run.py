@@ -44,7 +44,8 @@ def _split(config, table):
 
 def _train(config, table):
     x, y, x_test, y_test = _split(config, table)
-    net = commands._network(table, config["layers"], config["preprocess"], config["dtype"], config["seed"], "cpu")
+    net = commands._network(table, config["layers"], config["preprocess"], config["dtype"], config["seed"], "cpu",
+                            config["loss"], config["scale_targets"])
     rate, optimizer, order = commands._rules(str(config["lr"]), config["optimizer"], config["order"])
     if net.loss == "mse" and y.dtype.kind in "iub":
         y, y_test = y.astype(np.float64), y_test.astype(np.float64)
@@ -63,8 +64,10 @@ def _train(config, table):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DivergenceWarning)  # reported in the row
         net.fit(x, y, mode=config["mode"], batch_size=config["batch_size"], epochs=config["epochs"], lr=rate,
-                optimizer=optimizer, momentum=config["momentum"], order=order, validation_data=val,
-                callback=after_epoch if target is not None else None)
+                optimizer=optimizer, momentum=config["momentum"], nesterov=config["nesterov"],
+                weight_decay=config["weight_decay"], early_stopping=config["early_stopping"],
+                bn_statistics=config["bn_statistics"], layer_scaling=config["layer_scaling"], order=order,
+                validation_data=val, callback=after_epoch if target is not None else None)
     seconds = time.perf_counter() - t0
     test = net.evaluate(x_test, y_test)
     epochs_run = len(net.history_["loss"])

@@ -20,6 +20,8 @@ DEFAULTS = {
     "data": None, "target": None, "layers": None, "n_train": None, "mode": "minibatch", "batch_size": None,
     "epochs": 10, "lr": 0.01, "optimizer": None, "momentum": 0.0, "preprocess": None, "order": None,
     "validation_split": 0.0, "seed": 0, "dtype": "float32", "target_accuracy": None,
+    "nesterov": False, "weight_decay": 0.0, "loss": None, "early_stopping": None, "bn_statistics": "moving",
+    "layer_scaling": None, "scale_targets": True,
 }
 REQUIRED = ("data", "layers")
 
@@ -54,6 +56,12 @@ def _text(parse=None, choices=None):
     return check
 
 
+def _flag(value):
+    if not isinstance(value, bool):
+        raise TypeError("must be true or false")
+    return value
+
+
 def _lr(value):
     if isinstance(value, str):
         specs.learning_rate(value)
@@ -67,6 +75,10 @@ CHECKS = {
     "optimizer": _text(optimizers.get), "momentum": _real(0.0, 1.0, high_open=True),
     "preprocess": _text(specs.preprocess), "order": _text(sampling.check), "validation_split": _real(0.0, 1.0, high_open=True),
     "seed": _integer(0), "dtype": _text(choices=DTYPES), "target_accuracy": _real(0.0, 1.0, low_open=True),
+    "nesterov": _flag, "weight_decay": _real(0.0, float("inf"), high_open=True),
+    "loss": _text(choices=("cross_entropy", "mse")), "early_stopping": _integer(1),
+    "bn_statistics": _text(choices=("moving", "training_set")), "layer_scaling": _text(choices=("fan_in",)),
+    "scale_targets": _flag,
 }
 
 

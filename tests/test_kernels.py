@@ -105,26 +105,31 @@ def _split_over_threads(monkeypatch, parts=3):
     monkeypatch.setattr(_threads, "threads", lambda: parts)
 
 
-@pytest.mark.parametrize("blas", [False, True])
+# The plans: row loops throughout (small batches), BLAS throughout (dense inputs), and the
+# MNIST plan: a row-loop first layer reading X in place, BLAS above it.
+PLANS = {"loops": [0, 0], "blas": [1, 1], "mixed": [0, 1]}
+
+
+@pytest.mark.parametrize("plan", PLANS)
 @pytest.mark.parametrize("hidden,out,loss", [("tanh", "softmax", "cross_entropy"), ("prelu", "prelu", "mse"),
                                              ("rrelu", "logistic", "cross_entropy")])
-def test_thread_parts_agree_with_one_part(monkeypatch, blas, hidden, out, loss):
+def test_thread_parts_agree_with_one_part(monkeypatch, plan, hidden, out, loss):
     rng = np.random.default_rng(4)
     X = rng.normal(size=(23, 5)) * (rng.random((23, 5)) < 0.5)
     n_out = 3
     y = np.arange(23) % 3 if loss == "cross_entropy" else rng.normal(size=(23, n_out))
     make = lambda: fastnn.Network([fastnn.Dense(13, activation=hidden), fastnn.Dense(n_out, activation=out)],
                                   loss=loss, dtype="float64", seed=2, input_dim=5)
-    if blas:
+    if plan != "loops":
         monkeypatch.setattr(network, "BLAS_MIN_ROWS", 1)
-        monkeypatch.setattr(network, "SPARSE_INPUT_DENSITY", 0.0)
+        monkeypatch.setattr(network, "SPARSE_INPUT_DENSITY", 0.0 if plan == "blas" else 1.0)
     serial = make()
     one = serial.loss_and_gradients(X, y), serial.forward(X)
     serial.fit(X, y, batch_size=10, epochs=2, lr=0.05)
     serial.fit(X, y, batch_size=10, epochs=1, lr=0.05, momentum=0.9)
     _split_over_threads(monkeypatch)
     parallel = make()
-    assert parallel._plan(X, 10)[2] == 3 and parallel._plan(X, 10)[1].all() == blas
+    assert parallel._plan(X, 10)[2] == 3 and parallel._plan(X, 10)[1].tolist() == PLANS[plan]
     many = parallel.loss_and_gradients(X, y), parallel.forward(X)
     parallel.fit(X, y, batch_size=10, epochs=2, lr=0.05)
     parallel.fit(X, y, batch_size=10, epochs=1, lr=0.05, momentum=0.9)

@@ -190,7 +190,8 @@ CSV_FIELDS = ("device", "mode", "batch_size", "seed", "lr", "lr_searched", "dive
               "examples_to_target", "epochs", "repeats", "network", "activation", "dtype", "n_train")
 
 
-def _label(row):
+def mode_label(row):
+    """A row's mode as the table's closing sentence and the plot's legend name it."""
     return {"minibatch": f"mini-batch {row['batch_size']}", "batch": "full batch"}.get(row["mode"], row["mode"])
 
 
@@ -247,19 +248,19 @@ def verdict(rows):
     if not rows:
         return "Every mode diverged: lower --lr."
     fastest = max(rows, key=lambda r: r["examples_per_s"])
-    throughput = f"the highest throughput was {_label(fastest)}'s ({fastest['examples_per_s']:,.0f} examples/s)"
+    throughput = f"the highest throughput was {mode_label(fastest)}'s ({fastest['examples_per_s']:,.0f} examples/s)"
     if target is None:
         best = max(rows, key=lambda r: r["test_accuracy"])
-        return (f"After {best['epochs']} epoch(s), {_label(best)} reached the best test accuracy "
+        return (f"After {best['epochs']} epoch(s), {mode_label(best)} reached the best test accuracy "
                 f"({best['test_accuracy']:.4f}); {throughput}. --target-accuracy compares the time to an accuracy.")
     reached = sorted((r for r in rows if r["seconds_to_target"] is not None), key=lambda r: r["seconds_to_target"])
     if not reached:
         return f"No mode reached {target:g} test accuracy in {rows[0]['epochs']} epoch(s); {throughput}."
     first = reached[0]
-    text = f"{_label(first)} reached {target:g} test accuracy first, in {first['seconds_to_target']:.3g} s"
+    text = f"{mode_label(first)} reached {target:g} test accuracy first, in {first['seconds_to_target']:.3g} s"
     if len(reached) > 1:
         text += (f" ({reached[1]['seconds_to_target'] / max(first['seconds_to_target'], 1e-9):.1f}x sooner than "
-                 f"{_label(reached[1])}, the next)")
+                 f"{mode_label(reached[1])}, the next)")
     for p in (p for p in peers.PEERS if f"{p}_ratio" in rows[0]):
         times = [r[p + "_seconds_to_target"] for r in rows if r.get(p + "_seconds_to_target") is not None]
         ratio = f"{min(times) / max(first['seconds_to_target'], 1e-9):.1f}x" if times else ""

@@ -6,6 +6,7 @@ Test accuracy against wall-clock training time and against examples seen, one cu
 import os
 
 from . import peers
+from .bench import mode_label
 from ._files import atomic_write
 
 
@@ -46,8 +47,7 @@ def accuracy_curves(rows, path, title=""):
     for ax in (by_time, by_examples):
         ax.xaxis.set_minor_formatter(NullFormatter())  # labels at 2x, 3x.. of a short log axis overlap
     # One legend entry per mode and one per library (not one per curve), outside the axes.
-    modes = [Line2D([], [], color=f"C{i % 10}", marker="o", markersize=3,
-                    label=row["mode"] if row["mode"] != "minibatch" else f"batch {row['batch_size']}")
+    modes = [Line2D([], [], color=f"C{i % 10}", marker="o", markersize=3, label=mode_label(row))
              for i, row in enumerate(rows)]
     names = [Line2D([], [], color="black", linestyle=styles[p], label=p[:-1] or "fastnn") for p in libraries]
     fig.legend(handles=modes + (names if len(libraries) > 1 else []), loc="center right", fontsize=8)

@@ -7,13 +7,7 @@ from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_err
 
 import fastnn
 from fastnn.cli import main
-
-
-def write_table(path, X, y, name="label"):
-    with open(path, "w") as f:
-        f.write(",".join(f"x{i}" for i in range(X.shape[1])) + f",{name}\n")
-        for xi, yi in zip(X, y):
-            f.write(",".join(f"{v:.6g}" for v in xi) + f",{yi}\n")
+from tests.test_cli_train import write_table
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +72,7 @@ def test_regression_scores_match_scikit_learn(tmp_path):
     assert got["r2"] == pytest.approx(r2_score(y[80:], pred), rel=1e-9)
     assert got["mae"] == pytest.approx(mean_absolute_error(y[80:], pred), rel=1e-9)
     assert got["rmse"] == pytest.approx(root_mean_squared_error(y[80:], pred), rel=1e-9)
-    assert got["r2"] > 0.5  # 20 epochs learn most of a linear map (measured 0.9)
+    assert got["r2"] > 0.5  # 20 epochs learn most of a linear map (measured 0.84)
     result = predict(tmp_path / "m.npz", "--data", tmp_path / "r.npz", "--output", tmp_path / "p.csv")
     assert result.exit_code == 0, result.output
     assert f"score: r2 {got['r2']:.4f}  mae {got['mae']:.4f}  rmse {got['rmse']:.4f}" in result.output

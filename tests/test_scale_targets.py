@@ -32,7 +32,7 @@ def test_scaled_targets_train_as_z_scores_and_predict_in_their_units(tmp_path):
     plain.fit(X, (Y - mean) / std, epochs=1, lr=1e-12)
     plain.set_weights(net.get_weights())
     assert net.evaluate(X, Y)["loss"] == pytest.approx(plain.evaluate(X, (Y - mean) / std)["loss"], rel=1e-12)
-    assert net.evaluate(X, Y)["r2"] > 0.9  # both targets, whatever their scale (measured 0.99)
+    assert net.evaluate(X, Y)["r2"] > 0.9  # both targets, whatever their scale (measured 0.97)
     net.save(tmp_path / "m.npz")
     back = fastnn.load(tmp_path / "m.npz")
     assert back.scale_targets and np.array_equal(back.predict(X), net.predict(X))
